@@ -1,0 +1,3 @@
+from nir.cli import main
+
+main()

@@ -1,0 +1,182 @@
+"""One configuration object for the whole pipeline.
+
+Precedence, highest first:
+
+1. keyword arguments to :func:`load_settings` (tests, the DAGs);
+2. environment variables with the prefix ``NIR_`` (``NIR_DATA_DIR``, ``NIR_SUPPRESSION_THRESHOLD``);
+3. the TOML file named by ``NIR_CONFIG`` (flat keys, the same names without the prefix);
+4. the embedded defaults below, which put everything the pipeline writes under ``data/``.
+
+Paths that are not set derive from ``data_dir``, so ``NIR_DATA_DIR`` moves every output and
+two runs can live side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(Exception):
+    """A configuration problem, with one line saying what to do."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIR_", extra="forbid", frozen=True)
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Root of everything the pipeline writes.")
+    landing_dir: Path | None = Field(None, description="Where deliveries arrive.")
+    warehouse_path: Path | None = Field(None, description="The DuckDB warehouse file.")
+    dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt_project")
+    expectations_dir: Path = Field(PROJECT_ROOT / "expectations")
+
+    # --- pseudonymisation ----------------------------------------------------------------
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC key for fødselsnummer pseudonyms (NIR_PSEUDONYM_KEY)."
+    )
+    pseudonym_key_file: Path | None = Field(
+        None,
+        description="File holding the key; the embedded default creates one under "
+        "data/secrets/ on first use (owner-only).",
+    )
+
+    # --- input limits --------------------------------------------------------------------
+    max_file_bytes: int = Field(2 * 1024**3, description="Largest CSV file accepted.")
+    max_field_chars: int = Field(1000, description="Longest field accepted in a CSV.")
+
+    # --- statistics rules ----------------------------------------------------------------
+    chain_gap_days: int = 90
+    registration_grace_months: int = 2
+    suppression_threshold: int = 3
+    min_share_denominator: int = 5
+    annual_deadline_month: int = 2
+    annual_deadline_day: int | None = Field(
+        None, description="Day of the deadline in its month; empty = the month's last day."
+    )
+
+    # --- publication gate ----------------------------------------------------------------
+    gate_max_ikke_registrert_share: float = 0.05
+    gate_max_error_spell_share: float = 0.10
+
+    @field_validator("data_dir", "landing_dir", "warehouse_path", "pseudonym_key_file")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("NIR_CONFIG")
+        if config_file:
+            path = Path(config_file).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"NIR_CONFIG points to {path}, which does not exist: "
+                    "create it or unset NIR_CONFIG to use the embedded defaults."
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- derived paths -------------------------------------------------------------------
+    @property
+    def landing(self) -> Path:
+        return self.landing_dir or self.data_dir / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.warehouse_path or self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def load_log(self) -> Path:
+        return self.logs_dir / "load_log.jsonl"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.data_dir / "published"
+
+    @property
+    def published_db(self) -> Path:
+        return self.published_dir / "statistikk.duckdb"
+
+    @property
+    def kontroll_dir(self) -> Path:
+        return self.data_dir / "kontroll"
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.data_dir / "gx"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    def annual_deadline(self, year: int) -> date:
+        """The registration deadline for reference year ``year`` (in year + 1)."""
+        import calendar
+
+        y, m = year + 1, self.annual_deadline_month
+        day = self.annual_deadline_day or calendar.monthrange(y, m)[1]
+        return date(y, m, day)
+
+    def key_bytes(self) -> bytes:
+        """The pseudonymisation key. Never logged, never written into the warehouse."""
+        if self.pseudonym_key is not None:
+            key = self.pseudonym_key.get_secret_value().encode()
+        else:
+            path = self.pseudonym_key_file or self.secrets_dir / "pseudonym.key"
+            if not path.exists():
+                if self.pseudonym_key_file is not None:
+                    raise ConfigError(
+                        f"pseudonym key file {path} does not exist: create it, or set "
+                        "NIR_PSEUDONYM_KEY."
+                    )
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+            key = path.read_text().strip().encode()
+        if len(key) < 16:
+            raise ConfigError(
+                "the pseudonym key is shorter than 16 bytes: use at least 32 random bytes "
+                "(for example `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+            )
+        return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` win over environment and file."""
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except Exception as exc:  # pydantic's ValidationError: make it one clear line
+        raise ConfigError(f"invalid configuration: {exc}".replace("\n", " ")) from exc
