@@ -37,3 +37,41 @@ def load(settings: Settings, snapshot: date) -> str:
     from nir.load import load_delivery
 
     return load_delivery(settings, delivery_dir(settings, snapshot)).outcome
+
+
+def build(settings: Settings, snapshot: date, *, controls_only: bool = False) -> None:
+    """Run dbt for ``snapshot``: staging -> intermediate -> marts (incremental per snapshot).
+
+    ``controls_only`` builds just what the registration controls need (the nightly run).
+    """
+    from nir.transform import build as dbt_build
+
+    dbt_build(settings, snapshot, controls_only=controls_only)
+
+
+def gate(settings: Settings, snapshot: date) -> None:
+    """Run the completeness and publication suites; raise ``GateFailed`` when a hard one fails."""
+    from nir.gate import run_gate
+
+    run_gate(settings, snapshot)
+
+
+def publish(settings: Settings, snapshot: date) -> Path:
+    """Write-audit-publish the statistics of ``snapshot``; returns the published database."""
+    from nir.publish import publish as do_publish
+
+    return do_publish(settings, snapshot)
+
+
+def control_lists(settings: Settings, snapshot: date) -> Path:
+    """Write the kommuner's control lists for ``snapshot``; returns their folder."""
+    from nir.controllists import write_control_lists
+
+    return write_control_lists(settings, snapshot)
+
+
+def freeze(settings: Settings, year: int) -> None:
+    """Freeze the final figures of reference year ``year`` and publish the revisions."""
+    from nir.publish import freeze_final
+
+    freeze_final(settings, year)
