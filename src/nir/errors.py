@@ -18,9 +18,11 @@ class ContractError(NirError):
         self.delivery = delivery
         self.problems = problems
         first = problems[0] if problems else "unknown problem"
-        more = f" (and {len(problems) - 1} more problem(s), see the quarantine report)" if len(
-            problems
-        ) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more problem(s), see the quarantine report)"
+            if len(problems) > 1
+            else ""
+        )
         super().__init__(f"delivery {delivery} rejected: {first}{more}")
 
 

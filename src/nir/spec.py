@@ -44,7 +44,7 @@ class ColType(StrEnum):
             ColType.INTEGER: "BIGINT",
             ColType.DATE: "DATE",
             ColType.TIMESTAMP: "TIMESTAMP",
-            ColType.DECIMAL: "DECIMAL(6,1)",
+            ColType.DECIMAL: "DECIMAL(5,2)",
             ColType.BOOLEAN: "BOOLEAN",
         }.get(self, "VARCHAR")
 
