@@ -60,7 +60,7 @@ def check(
     problems = check_delivery(delivery, settings())
     if problems:
         for p in problems:
-            err.print(str(p), markup=False, highlight=False)
+            err.print(str(p), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(3)
     console.print(f"{delivery}: follows contract version 1")
 
@@ -69,7 +69,7 @@ def main() -> None:
     try:
         app()
     except (NirError, ConfigError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2))
 
 
