@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         "data/secrets/ on first use (owner-only).",
     )
 
+    lock_timeout_seconds: float = Field(
+        600.0, description="How long a writer waits for another run to release the warehouse."
+    )
+
     # --- input limits --------------------------------------------------------------------
     max_file_bytes: int = Field(2 * 1024**3, description="Largest CSV file accepted.")
     max_field_chars: int = Field(1000, description="Longest field accepted in a CSV.")

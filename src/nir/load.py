@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from nir import spec
+from nir import faults, spec
 from nir.config import Settings
 from nir.contract import CheckedDelivery, DeliveryRejected, Problem, parse_delivery
 from nir.errors import ContractError, NirError
@@ -220,6 +220,7 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
                         f"delete from raw.{fspec.table} where snapshot_date = ?",
                         [m.snapshot_date],
                     )
+                    faults.point(f"load:deleted:{fspec.table}")
                     con.execute(
                         f"insert into raw.{fspec.table} select ?::date as snapshot_date, "
                         f"{_select_list(fspec)} from {view}",
@@ -240,7 +241,9 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
                         files_json,
                     ],
                 )
+                faults.point("load:before_commit")
                 con.commit()
+                faults.point("load:after_commit")
                 outcome = "replaced" if prior else "loaded"
                 result = LoadResult(
                     m.snapshot_date,

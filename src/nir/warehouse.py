@@ -23,8 +23,9 @@ from nir.errors import WarehouseBusyError
 
 
 @contextmanager
-def writer_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
+def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[None]:
     """Hold the warehouse's writer lock; wait up to ``timeout`` s, then raise."""
+    timeout = settings.lock_timeout_seconds if timeout is None else timeout
     lock_path = settings.warehouse.with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
