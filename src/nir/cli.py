@@ -65,6 +65,303 @@ def check(
     console.print(f"{delivery}: follows contract version 1")
 
 
+# --- generate (synthetic deliveries) ------------------------------------------------------------
+@app.command()
+def generate(
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder to write into [default: the landing area]")
+    ] = None,
+    persons: Annotated[int, typer.Option(min=1, help="Persons in the whole history")] = 80_000,
+    from_: Annotated[
+        str, typer.Option("--from", help="First reference period YYYY-MM")
+    ] = "2021-01",
+    to: Annotated[str, typer.Option("--to", help="Last reference period YYYY-MM")] = "2024-12",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes)")] = 1,
+    daily: Annotated[
+        int, typer.Option(min=0, help="Daily deliveries after the last monthly one")
+    ] = 5,
+    defect: Annotated[
+        list[str] | None,
+        typer.Option(help="Defect rate NAME=RATE, repeatable (e.g. ukjent_kommune=0.1)"),
+    ] = None,
+) -> None:
+    """Write synthetic NIR deliveries (monthly, then daily) that follow the export contract."""
+    from rich.progress import Progress
+
+    from nir.generate import DefectRates
+    from nir.generate import generate as run_generate
+    from nir.periods import PeriodError
+
+    try:
+        defects = DefectRates().with_overrides(defect or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--defect") from exc
+    target = out or settings().landing
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("simulating the register", total=None)
+
+        def step(folder: Path, done: int, total: int) -> None:
+            progress.update(task, total=total, completed=done, description=f"wrote {folder.name}")
+
+        try:
+            folders = run_generate(
+                target, persons=persons, start=from_, end=to, seed=seed, daily=daily,
+                defects=defects, on_delivery=step,
+            )  # fmt: skip
+        except PeriodError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    console.print(
+        f"wrote {len(folders)} deliveries to {target} ({folders[0].name}..{folders[-1].name})"
+    )
+
+
+# --- seeds + build (dbt) --------------------------------------------------------------------
+@app.command()
+def seeds(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether the committed seeds are current")
+    ] = False,
+) -> None:
+    """Export the dbt seeds (code lists, kommune classification) from nir.spec and nir.kommuner."""
+    from nir.seeds import render_seeds, seeds_dir, write_seeds
+
+    project = settings().dbt_project_dir
+    if check:
+        folder = seeds_dir(project)
+        stale = [
+            n
+            for n, text in render_seeds().items()
+            if not (folder / n).exists() or (folder / n).read_text("utf-8") != text
+        ]
+        if stale:
+            err.print(f"stale seeds: {', '.join(stale)}; run `nir seeds`", markup=False)
+            raise typer.Exit(1)
+        console.print("seeds are current")
+        return
+    changed = write_seeds(project)
+    console.print(f"wrote {len(changed)} changed seed file(s) into {seeds_dir(project)}")
+
+
+@app.command()
+def build(
+    snapshot: Annotated[str, typer.Option(help="Snapshot date YYYY-MM-DD")],
+    controls_only: Annotated[
+        bool, typer.Option("--controls-only", help="Build only what the control lists need")
+    ] = False,
+) -> None:
+    """Run dbt for one snapshot (staging -> intermediate -> marts -> publisering)."""
+    from nir.transform import build as dbt_build
+
+    day = parse_snapshot(snapshot)
+    dbt_build(settings(), day, controls_only=controls_only)
+    console.print(f"{day}: built")
+
+
+# --- demo + backfill (Airflow on the embedded default) ----------------------------------------
+def _run_dags(cfg: Settings, requests: list) -> list:
+    """Run DAG runs under Airflow with a progress display; one line per finished run."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from nir import orchestrate
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("preparing Airflow (db migrate, pool)", total=len(requests))
+        orchestrate.prepare(cfg)
+        progress.update(bar, description="starting the Airflow worker")
+
+        def on_event(event: dict) -> None:
+            index = event["index"]
+            if index < 0:
+                return
+            r = requests[index]
+            name = f"{r.dag_id} {r.label}"
+            if event["event"] == "run-start":
+                progress.update(bar, description=name)
+            elif event["event"] == "task":
+                progress.update(bar, description=f"{name} · {event['task_id']}")
+            elif event["event"] == "run-end":
+                o = event["outcome"]
+                progress.advance(bar)
+                if o.ok:
+                    progress.console.print(f"[green]✓[/] {name} ({o.seconds:.0f} s)")
+                else:
+                    where = ", ".join(o.failed_tasks) or o.state
+                    progress.console.print(
+                        f"[red]✗[/] {name} {o.state} at {where}: {o.error or ''}",
+                        markup=True,
+                        highlight=False,
+                    )
+
+        outcomes = orchestrate.run(cfg, requests, on_event)
+    return outcomes
+
+
+def _report_failures(cfg: Settings, outcomes: list) -> None:
+    from nir import orchestrate
+
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        err.print(
+            f"error: {len(failed)} of {len(outcomes)} DAG run(s) failed; task logs: "
+            f"{orchestrate.run_log(cfg)}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    from_: Annotated[str, typer.Option("--from", help="First reference period YYYY-MM")],
+    to: Annotated[str, typer.Option("--to", help="Last reference period YYYY-MM")],
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="Newest period first (the result is the same)")
+    ] = False,
+) -> None:
+    """Run the nir_monthly DAG under Airflow for each period (its monthly snapshot)."""
+    from nir import orchestrate, periods
+
+    cfg = settings()
+    try:
+        snapshots = periods.snapshots_for_periods(from_, to)
+    except periods.PeriodError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if reverse:
+        snapshots.reverse()
+    missing = orchestrate.missing_deliveries(cfg, snapshots)
+    if missing:
+        err.print(
+            f"error: no complete delivery for {', '.join(map(str, missing))} in {cfg.landing}: "
+            "put the exports there (or `nir generate`) and run again",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    outcomes = _run_dags(cfg, orchestrate.monthly_requests(snapshots))
+    _report_failures(cfg, outcomes)
+    console.print(f"published statistics: {cfg.published_db}")
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(min=1, help="Persons in the synthetic register")] = 2000,
+    from_: Annotated[str, typer.Option("--from", help="First reference period")] = "2023-01",
+    to: Annotated[str, typer.Option("--to", help="Last reference period")] = "2024-03",
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic exports")] = 1,
+) -> None:
+    """Synthetic exports -> the real DAGs under Airflow -> published statistics."""
+    from rich.table import Table
+
+    from nir import orchestrate, periods
+    from nir.generate import DEFAULT_DAILY, delivery_plan
+    from nir.generate import generate as run_generate
+
+    cfg = settings()
+    try:
+        plan = delivery_plan(from_, to, seed=seed, daily=DEFAULT_DAILY)
+    except periods.PeriodError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    monthly = [d.snapshot_date for d in plan if d.kind == "monthly"]
+    daily = [d.snapshot_date for d in plan if d.kind == "daily"]
+    if orchestrate.missing_deliveries(cfg, monthly + daily):
+        with console.status(f"generating synthetic exports ({persons} persons)"):
+            run_generate(
+                cfg.landing, persons=persons, start=from_, end=to, seed=seed, daily=DEFAULT_DAILY
+            )
+    first, last = plan[0].snapshot_date, plan[-1].snapshot_date
+    console.print(f"{len(plan)} deliveries in {cfg.landing} ({first}..{last})")
+    outcomes = _run_dags(cfg, orchestrate.demo_requests(cfg, monthly, daily))
+
+    table = Table(title=f"Published statistics, national ({cfg.published_db})")
+    for col in ("år", "status", "snapshot", "deltakere", "nye", "avsluttede", "direkte overgang"):
+        table.add_column(col, justify="left" if col in ("status", "snapshot") else "right")
+    for row in orchestrate.published_figures(cfg):
+        share = row["andel_direkte_overgang"]
+        table.add_row(
+            str(row["aar"]),
+            str(row["status"]),
+            str(row["snapshot_date"]),
+            *(str(row[c]) for c in ("deltakere", "nye_deltakere", "avsluttede")),
+            "" if share is None else f"{share:.1%}",
+        )
+    console.print(table)
+    docs = sorted(cfg.gx_dir.rglob("index.html")) if cfg.gx_dir.exists() else []
+    console.print(f"published database: {cfg.published_db}")
+    console.print(f"Data Docs:          {docs[0] if docs else cfg.gx_dir}")
+    console.print(f"control lists:      {cfg.kontroll_dir}")
+    console.print(f"Airflow (SQLite):   {orchestrate.airflow_home(cfg)}")
+    _report_failures(cfg, outcomes)
+
+
+# --- gate, publish, status, control-lists (write-audit-publish) ------------------------------
+@app.command()
+def gate(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
+) -> None:
+    """Run the completeness and publication suites on a built snapshot (the publication gate)."""
+    from nir.gate import run_gate
+
+    record = run_gate(settings(), parse_snapshot(snapshot))
+    console.print(record["message"], markup=False, highlight=False)
+    for w in record["warnings"]:
+        console.print(f"  warning: {w}", markup=False, highlight=False)
+
+
+@app.command()
+def publish(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
+) -> None:
+    """Write, audit and atomically publish the statistics (needs a passed gate)."""
+    from nir.publish import publish as do_publish
+
+    path = do_publish(settings(), parse_snapshot(snapshot))
+    console.print(f"published {path}", markup=False, highlight=False)
+
+
+@app.command()
+def freeze(
+    year: Annotated[int, typer.Argument(help="Reference year to make final")],
+) -> None:
+    """Freeze a year's final figures (first monthly snapshot after its deadline) and republish."""
+    from nir.publish import freeze_final
+
+    snap = freeze_final(settings(), year)
+    console.print(f"{year}: final figures frozen from snapshot {snap}")
+
+
+@app.command()
+def status() -> None:
+    """What is published, from which snapshot per year, and the last gate results."""
+    from nir.status import collect, render
+
+    console.print(render(collect(settings())), markup=False, highlight=False)
+
+
+@app.command("control-lists")
+def control_lists(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
+) -> None:
+    """Write the kommuner's control lists (restricted database, CSV and HTML per kommune)."""
+    from nir.controllists import write_control_lists
+
+    out = write_control_lists(settings(), parse_snapshot(snapshot))
+    console.print(f"control lists in {out}", markup=False, highlight=False)
+
+
 def main() -> None:
     try:
         app()
