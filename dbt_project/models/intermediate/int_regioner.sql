@@ -1,0 +1,17 @@
+{{ config(materialized='table', unique_key=none, incremental_strategy=none) }}
+-- Names of the regions in the published tables (2024 structure): the country, fylker, kommuner.
+with fylker as (
+    select * from {{ ref('fylker') }}
+),
+
+kommuner as (
+    select * from {{ ref('kommuner') }}
+    where gyldig_til is null and kommunenummer <> '9999'
+)
+
+select 'land' as nivaa, '0000' as region, 'Norge' as region_navn
+union all
+select 'fylke', fylkesnummer, navn from fylker
+where fylkesnummer in (select distinct left(kommunenummer, 2) from kommuner)
+union all
+select 'kommune', kommunenummer, navn from kommuner

@@ -1,0 +1,208 @@
+"""Run the dbt project for one snapshot, in a subprocess.
+
+dbt runs in its own process because dbt invoked in-process keeps the DuckDB file locked after
+it returns (stack-notes). Its target/ and logs/ go under ``settings.data_dir / "dbt"`` so the
+repository stays clean and two data dirs never collide. The statistics rules' thresholds are
+passed as dbt vars from :class:`nir.config.Settings`; ``dbt_project.yml`` only holds the same
+defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from nir.config import Settings
+from nir.errors import NirError, WarehouseBusyError
+
+# What the nightly (daily snapshot) run needs: the control list, the spells with their
+# error flag, and the completeness figures.
+CONTROLS_SELECTOR = "+kontrolliste +fct_deltakelser +fct_registreringskvalitet int_regioner"
+
+
+class TransformError(NirError):
+    """dbt failed for a snapshot: a model or test failed. Fix the data or the model, then rerun."""
+
+    exit_code = 5
+
+
+def dbt_vars(settings: Settings, snapshot: date) -> dict[str, object]:
+    """The dbt vars for ``snapshot``: the snapshot and every rule threshold from the settings."""
+    return {
+        "snapshot": snapshot.isoformat(),
+        "suppression_threshold": settings.suppression_threshold,
+        "min_share_denominator": settings.min_share_denominator,
+        "chain_gap_days": settings.chain_gap_days,
+        "registration_grace_months": settings.registration_grace_months,
+        "annual_deadline_month": settings.annual_deadline_month,
+        "annual_deadline_day": settings.annual_deadline_day,
+    }
+
+
+def dbt_dir(settings: Settings) -> Path:
+    return settings.data_dir / "dbt"
+
+
+def dbt_log(settings: Settings) -> Path:
+    return dbt_dir(settings) / "logs" / "dbt.log"
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        NIR_WAREHOUSE=str(settings.warehouse.resolve()),
+        DBT_PROFILES_DIR=str(settings.dbt_project_dir),
+        DBT_PROJECT_DIR=str(settings.dbt_project_dir),
+        DBT_TARGET_PATH=str(dbt_dir(settings) / "target"),
+        DBT_LOG_PATH=str(dbt_dir(settings) / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_USE_COLORS="false",
+        DBT_PRINTER_WIDTH="120",
+    )
+    return env
+
+
+def _dbt_executable() -> list[str]:
+    script = Path(sys.executable).parent / "dbt"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+
+
+def run_dbt(settings: Settings, args: list[str], *, what: str) -> subprocess.CompletedProcess:
+    """Run ``dbt <args>`` for the settings' warehouse; raise a one-line error on failure."""
+    dbt_dir(settings).mkdir(parents=True, exist_ok=True)
+    # a stale run_results.json must not be mistaken for this run's failure
+    (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
+    cmd = [*_dbt_executable(), *args, "--project-dir", str(settings.dbt_project_dir)]
+    proc = subprocess.run(
+        cmd, env=_env(settings), capture_output=True, text=True, cwd=settings.dbt_project_dir
+    )
+    if proc.returncode != 0:
+        output = proc.stdout + proc.stderr
+        if re.search(r"Could not set lock on file|Conflicting lock", output):
+            raise WarehouseBusyError(
+                f"{what}: the warehouse {settings.warehouse} is in use by another process; "
+                "retry when it is free"
+            )
+        raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
+    return proc
+
+
+def _first_failure(settings: Settings, output: str) -> str:
+    """One line naming the failing node, pointing at the dbt log."""
+    log = dbt_log(settings)
+    results = dbt_dir(settings) / "target" / "run_results.json"
+    try:
+        doc = json.loads(results.read_text("utf-8"))
+        for r in doc.get("results", []):
+            if r.get("status") in ("error", "fail", "runtime error"):
+                msg = [m.strip() for m in (r.get("message") or "").splitlines() if m.strip()]
+                first = " ".join(msg[:3]) if msg else r["status"]
+                return f"{r['unique_id']} ({r['status']}): {first[:300]} (see {log})"
+    except (OSError, ValueError, KeyError):
+        pass
+    lines = [re.sub(r"^(\x1b\[0m)?\d\d:\d\d:\d\d\s+", "", ln).strip() for ln in output.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for i, line in enumerate(lines):
+        if "error" in line.lower():
+            return f"{' '.join(lines[i : i + 3])[:400]} (see {log})"
+    return f"dbt exited with an error (see {log})"
+
+
+def _seed_fingerprint(settings: Settings) -> str:
+    h = hashlib.sha256()
+    h.update(str(settings.warehouse.resolve()).encode())
+    seeds = settings.dbt_project_dir / "seeds"
+    for path in sorted(seeds.glob("*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _seed_marker(settings: Settings) -> Path:
+    return dbt_dir(settings) / "seeds.sha256"
+
+
+def _seeds_loaded(settings: Settings) -> bool:
+    """Whether every seed table exists in the warehouse's ``referanse`` schema."""
+    import duckdb
+
+    expected = {p.stem for p in (settings.dbt_project_dir / "seeds").glob("*.csv")}
+    try:
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        rows = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'referanse'"
+        ).fetchall()
+    finally:
+        con.close()
+    return expected <= {r[0] for r in rows}
+
+
+def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
+    """Load the seeds into schema ``referanse`` when they changed or are missing.
+
+    The caller holds the warehouse's writer lock (:func:`nir.warehouse.writer_lock`).
+    """
+    marker = _seed_marker(settings)
+    fingerprint = _seed_fingerprint(settings)
+    if (
+        not force
+        and marker.exists()
+        and marker.read_text() == fingerprint
+        and _seeds_loaded(settings)
+    ):
+        return False
+    args = ["seed", "--full-refresh", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
+    run_dbt(settings, args, what="dbt seed")
+    marker.write_text(fingerprint)
+    return True
+
+
+def build(
+    settings: Settings,
+    snapshot: date,
+    *,
+    controls_only: bool = False,
+    unit_tests: bool = False,
+) -> None:
+    """Build ``snapshot``: staging -> intermediate -> marts -> publisering, with their tests.
+
+    Incremental per snapshot: only ``snapshot``'s rows are replaced, other snapshots stay as
+    they are. ``controls_only`` builds just what the registration controls need. dbt's unit
+    tests run in the test suite; ``unit_tests=True`` runs them here too.
+    """
+    if not settings.warehouse.exists():
+        raise TransformError(
+            f"warehouse {settings.warehouse} does not exist: load a delivery first (nir load)"
+        )
+    from nir.warehouse import writer_lock
+
+    args = ["build", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
+    args += ["--exclude", "resource_type:seed"]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
+    if controls_only:
+        args += ["--select", CONTROLS_SELECTOR, "--indirect-selection", "cautious"]
+    with writer_lock(settings):
+        seed(settings, snapshot)
+        run_dbt(settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}")
+
+
+def docs_generate(settings: Settings, snapshot: date) -> Path:
+    """Run ``dbt docs generate``; returns the target folder (manifest.json, catalog.json)."""
+    args = ["docs", "generate", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
+    from nir.warehouse import writer_lock
+
+    with writer_lock(settings):
+        run_dbt(settings, args, what="dbt docs generate")
+    return dbt_dir(settings) / "target"

@@ -1,0 +1,333 @@
+"""A real `dbt build` (through nir.transform.build) on the hand-made deliveries in
+tests/fixtures/handmade/, asserted against the figures worked out by hand in its README.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from nir.config import Settings, load_settings
+from nir.load import load_delivery
+from nir.transform import build, docs_generate, run_dbt
+
+FIXTURE = Path(__file__).parent / "fixtures" / "handmade"
+A = date(2024, 3, 1)
+B = date(2024, 4, 1)
+
+pytestmark = pytest.mark.integration
+
+# every table that holds one partition per snapshot
+PARTITIONED = [
+    "intermediate.int_deltakelser_kjedet",
+    "intermediate.int_kontroller_vurdert",
+    "marts.fct_deltakelser",
+    "marts.fct_programmer",
+    "marts.kontrolliste",
+    "marts.fct_deltakelse_aar",
+    "marts.fct_resultater_aar",
+    "marts.fct_tiltak_aar",
+    "marts.fct_deltakelse_maaned",
+    "marts.fct_registreringskvalitet",
+    "publisering.deltakelse_aar",
+    "publisering.resultater_aar",
+    "publisering.tiltak_aar",
+    "publisering.deltakelse_maaned",
+    "publisering.registreringskvalitet",
+    "publisering.revisjoner",
+]
+
+
+def load(settings: Settings, snapshot: date, tmp: Path) -> None:
+    dst = tmp / "landing" / snapshot.isoformat()
+    shutil.copytree(FIXTURE / snapshot.isoformat(), dst)
+    load_delivery(settings, dst)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    tmp = tmp_path_factory.mktemp("dbt")
+    settings = load_settings(data_dir=tmp / "data", pseudonym_key="k" * 32)
+    load(settings, A, tmp)
+    build(settings, A)
+    load(settings, B, tmp)  # loaded, not built: tests below build it when they need it
+    return settings
+
+
+def q(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def rows_of(settings: Settings, table: str, snapshot: date) -> list[tuple]:
+    return q(settings, f"select * from {table} where snapshot_date = ? order by all", [snapshot])
+
+
+def deltakelse(settings: Settings, nivaa: str, region: str, aar: int = 2023) -> tuple:
+    return q(
+        settings,
+        "select deltakere, nye_deltakere, avsluttede from marts.fct_deltakelse_aar "
+        "where snapshot_date = ? and aar = ? and nivaa = ? and region = ? "
+        "and kjonn = 'alle' and aldersgruppe = 'alle'",
+        [A, aar, nivaa, region],
+    )[0]
+
+
+def resultat(settings: Settings, nivaa: str, region: str, land: str = "alle") -> tuple:
+    return q(
+        settings,
+        "select avsluttede, direkte_overgang, overgang_arbeid, overgang_utdanning, "
+        "ikke_registrert, andel_direkte_overgang from marts.fct_resultater_aar "
+        "where snapshot_date = ? and aar = 2023 and nivaa = ? and region = ? "
+        "and kjonn = 'alle' and landbakgrunn_gruppe = ?",
+        [A, nivaa, region, land],
+    )[0]
+
+
+def test_national_participation_2023(warehouse: Settings) -> None:
+    assert deltakelse(warehouse, "land", "0000") == (9, 7, 5)
+    by_group = dict(
+        q(
+            warehouse,
+            "select kjonn || '/' || aldersgruppe, deltakere from marts.fct_deltakelse_aar "
+            "where snapshot_date = ? and aar = 2023 and nivaa = 'land' and deltakere > 0",
+            [A],
+        )
+    )
+    assert by_group == {
+        "alle/alle": 9, "K/alle": 5, "M/alle": 4,
+        "alle/18-25": 2, "alle/26-35": 2, "alle/36-45": 2, "alle/46-55": 2, "alle/56+": 1,
+        "K/18-25": 1, "K/26-35": 2, "K/46-55": 1, "K/56+": 1,
+        "M/18-25": 1, "M/36-45": 2, "M/46-55": 1,
+    }  # fmt: skip
+
+
+def test_fylke_and_kommune_participation(warehouse: Settings) -> None:
+    assert deltakelse(warehouse, "fylke", "32") == (2, 1, 0)  # Bærum 3024 -> 3201 (Akershus)
+    assert deltakelse(warehouse, "kommune", "3201") == (2, 1, 0)
+    assert deltakelse(warehouse, "kommune", "0301") == (5, 3, 3)
+    # the skjermet person in 1507 counts nationally only; 1507 with bosatt 1580 goes to 1580
+    assert deltakelse(warehouse, "fylke", "15") == (1, 1, 1)
+    assert q(
+        warehouse,
+        "select count(*) from marts.fct_deltakelse_aar where snapshot_date = ? and region = '1508'",
+        [A],
+    ) == [(0,)]
+    assert deltakelse(warehouse, "land", "0000", aar=2024) == (6, 2, 2)
+
+
+def test_results_2023(warehouse: Settings) -> None:
+    assert resultat(warehouse, "land", "0000") == (5, 3, 2, 1, 2, Decimal("60.0"))
+    assert resultat(warehouse, "land", "0000", "Ukraina") == (2, 2, 2, 0, 0, Decimal("100.0"))
+    assert resultat(warehouse, "fylke", "15") == (1, 1, 0, 1, 0, Decimal("100.0"))
+    assert resultat(warehouse, "kommune", "0301") == (3, 1, 1, 0, 2, Decimal("33.3"))
+
+
+def test_programmes_chain_moves_and_restarts(warehouse: Settings) -> None:
+    rows = q(
+        warehouse,
+        "select nir_lopenr, program_nr, programkommune, ikke_registrert, in_avgangskohort, "
+        "avgangsaar from marts.fct_programmer where snapshot_date = ? and nir_lopenr in (5, 6) "
+        "order by 1, 2",
+        [A],
+    )
+    assert rows == [
+        (5, 1, "0301", True, True, 2023),  # 3024 then 0301 within 90 days; system-closed
+        (6, 1, "1580", False, False, None),  # restart after 124 days: new programme
+        (6, 2, "1580", False, True, 2023),
+    ]
+
+
+def test_control_list(warehouse: Settings) -> None:
+    rows = q(
+        warehouse,
+        "select kontroll, programkommune, nir_lopenr, deltakelse_id, alvorlighet "
+        "from marts.kontrolliste where snapshot_date = ?",
+        [A],
+    )
+    assert sorted(rows, key=str) == sorted(
+        [
+            ("MANGLER_AVSLUTNINGSAARSAK", "0301", 3, 301, "error"),
+            ("MANGLER_AVSLUTNINGSAARSAK", "0301", 5, 502, "error"),
+            ("MANGLER_AVSLUTNINGSAARSAK", "0301", 11, 1101, "warning"),
+            ("MANGLER_VEDTAK", "4601", 8, 801, "error"),
+            ("MANGLER_TILTAK", "4601", 8, 801, "error"),
+            ("MANGLER_TILTAK", "0301", 10, 1001, "warning"),
+            ("MANGLER_SLUTTMAAL", "0301", 4, 401, "error"),
+            ("SEN_REGISTRERING", "4601", 8, 801, "warning"),
+            ("TILTAK_UTENFOR_DELTAKELSE", "3201", 9, 901, "warning"),
+            ("UGYLDIG_FODSELSNUMMER", "0301", 4, None, "warning"),
+            ("UKJENT_KOMMUNE", "3201", 9, 901, "error"),
+        ],
+        key=str,
+    )
+    errors = q(
+        warehouse,
+        "select list(deltakelse_id order by deltakelse_id) from marts.fct_deltakelser "
+        "where snapshot_date = ? and har_error_funn",
+        [A],
+    )
+    assert errors == [([301, 401, 502, 801, 901],)]
+
+
+def test_registration_quality_national(warehouse: Settings) -> None:
+    rows = q(
+        warehouse,
+        "select kontroll, kontrollert, funn from marts.fct_registreringskvalitet "
+        "where snapshot_date = ? and nivaa = 'land'",
+        [A],
+    )
+    assert dict((k, (c, f)) for k, c, f in rows) == {
+        "MANGLER_AVSLUTNINGSAARSAK": (9, 3),
+        "MANGLER_VEDTAK": (13, 1),
+        "MANGLER_TILTAK": (12, 2),
+        "MANGLER_SLUTTMAAL": (8, 1),
+        "SEN_REGISTRERING": (13, 1),
+        "TILTAK_UTENFOR_DELTAKELSE": (12, 1),
+        "UGYLDIG_FODSELSNUMMER": (11, 1),
+        "UKJENT_KOMMUNE": (13, 1),
+    }
+
+
+def test_monthly_and_tiltak(warehouse: Settings) -> None:
+    assert q(
+        warehouse,
+        "select nivaa, region, periode, i_program, startet, avsluttet "
+        "from marts.fct_deltakelse_maaned where snapshot_date = ? and region in ('0000', '0301') "
+        "order by 1",
+        [A],
+    ) == [("kommune", "0301", "2024-02", 2, 1, 1), ("land", "0000", "2024-02", 4, 1, 1)]
+    assert q(
+        warehouse,
+        "select deltakere, timer from marts.fct_tiltak_aar where snapshot_date = ? "
+        "and aar = 2023 and nivaa = 'land' and tiltakskode = 'NORSK'",
+        [A],
+    ) == [(6, Decimal("3512.1"))]
+
+
+def test_published_tables_are_disclosure_controlled(warehouse: Settings) -> None:
+    # national 2023: 9 participants shown; the single 56+ participant hidden
+    assert q(
+        warehouse,
+        "select aldersgruppe, deltakere, prikket, status, region_navn "
+        "from publisering.deltakelse_aar where snapshot_date = ? and aar = 2023 "
+        "and nivaa = 'land' and kjonn = 'alle' and aldersgruppe in ('alle', '56+') order by 1",
+        [A],
+    ) == [("56+", None, True, "endelig", "Norge"), ("alle", 9, False, "endelig", "Norge")]
+    # fylke 32 in 2023: deltakere 2 hidden (primary)
+    assert q(
+        warehouse,
+        "select deltakere, prikket, status from publisering.deltakelse_aar where snapshot_date = ? "
+        "and aar = 2023 and nivaa = 'fylke' and region = '32' and kjonn = 'alle' "
+        "and aldersgruppe = 'alle'",
+        [A],
+    ) == [(None, True, "endelig")]
+    # results: 5 avsluttede nationally, so the share is shown; Oslo has 3, so it is not
+    assert q(
+        warehouse,
+        "select region, avsluttede, direkte_overgang, andel_direkte_overgang "
+        "from publisering.resultater_aar where snapshot_date = ? and aar = 2023 "
+        "and kjonn = 'alle' and landbakgrunn_gruppe = 'alle' and region in ('0000', '0301') "
+        "order by 1",
+        [A],
+    ) == [("0000", 5, 3, Decimal("60.0")), ("0301", 3, None, None)]
+    # 2024 is preliminary in the March 2024 snapshot
+    assert q(
+        warehouse,
+        "select distinct status from publisering.deltakelse_aar where snapshot_date = ? "
+        "and aar = 2024",
+        [A],
+    ) == [("forelopig",)]
+    # no identifiers in the published tables
+    cols = q(
+        warehouse,
+        "select distinct column_name from information_schema.columns "
+        "where table_schema = 'publisering'",
+    )
+    assert not {c for (c,) in cols} & {"nir_lopenr", "fnr_pseudonym", "deltakelse_id"}
+
+
+def test_dbt_unit_tests_pass(warehouse: Settings) -> None:
+    unit = ["test", "--quiet", "--select", "test_type:unit"]
+    run_dbt(warehouse, [*unit, "--vars", json.dumps({"snapshot": "2024-03-01"})], what="unit")
+
+
+def test_incremental_per_snapshot(warehouse: Settings) -> None:
+    before = {t: rows_of(warehouse, t, A) for t in PARTITIONED}
+    assert all(before[t] for t in PARTITIONED if "maaned" not in t)
+
+    build(warehouse, B)  # another snapshot leaves A's rows alone
+    assert {t: rows_of(warehouse, t, A) for t in PARTITIONED} == before
+    assert rows_of(warehouse, "marts.fct_programmer", B)
+
+    build(warehouse, A)  # rebuilding A gives identical rows
+    assert {t: rows_of(warehouse, t, A) for t in PARTITIONED} == before
+    assert q(warehouse, "select distinct snapshot_date from marts.fct_programmer order by 1") == [
+        (A,),
+        (B,),
+    ]
+
+    # revisions at B: 2024 is preliminary (first value from A, newest from B); 2023 is final
+    # from A (the first monthly snapshot after the deadline 29.02.2024), whatever B says
+    rev = q(
+        warehouse,
+        "select aar, maal, forste_verdi, forste_snapshot, endelig_verdi, endring, status "
+        "from publisering.revisjoner where snapshot_date = ? and nivaa = 'land' "
+        "and ((aar = 2024 and maal = 'deltakere') or (aar = 2023 and maal = 'direkte_overgang'))"
+        " order by 1",
+        [B],
+    )
+    assert rev == [
+        (2023, "direkte_overgang", 3, A, 3, 0, "endelig"),
+        (2024, "deltakere", 6, A, 7, 1, "forelopig"),
+    ]
+    assert resultat_b(warehouse) == 4  # B itself has the corrected registration
+
+
+def resultat_b(settings: Settings) -> int:
+    return q(
+        settings,
+        "select direkte_overgang from marts.fct_resultater_aar where snapshot_date = ? "
+        "and aar = 2023 and nivaa = 'land' and kjonn = 'alle' and landbakgrunn_gruppe = 'alle'",
+        [B],
+    )[0][0]
+
+
+def test_docs_generate_and_every_model_described(warehouse: Settings) -> None:
+    target = docs_generate(warehouse, A)
+    manifest = json.loads((target / "manifest.json").read_text("utf-8"))
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    assert len(models) >= 20
+    assert [m["name"] for m in models if not m["description"].strip()] == []
+    assert (target / "catalog.json").exists()
+    schemas = {m["schema"] for m in models}
+    assert schemas == {"staging", "intermediate", "marts", "publisering"}
+
+
+def test_nightly_controls_only_build_of_a_daily_snapshot(tmp_path: Path) -> None:
+    from fixtures.handmade.make_fixture import tables
+
+    from nir.delivery import write_delivery
+
+    day = date(2024, 3, 2)
+    settings = load_settings(data_dir=tmp_path / "data", pseudonym_key="k" * 32)
+    folder = write_delivery(tmp_path / "landing", day, tables(A), kind="daily")
+    load_delivery(settings, folder)
+    build(settings, day, controls_only=True)
+    assert q(
+        settings, "select count(*) from marts.kontrolliste where snapshot_date = ?", [day]
+    ) == [(11,)]
+    tables_built = {
+        f"{s}.{t}"
+        for s, t in q(settings, "select table_schema, table_name from information_schema.tables")
+    }
+    assert "marts.fct_deltakelser" in tables_built
+    assert "marts.fct_deltakelse_aar" not in tables_built

@@ -1,0 +1,137 @@
+"""nir.transform (dbt in a subprocess) and nir.seeds (seeds exported from the package)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from fixtures.raw import create_raw, insert
+
+from nir import kommuner
+from nir.config import PROJECT_ROOT, load_settings
+from nir.seeds import render_seeds, write_seeds
+from nir.transform import TransformError, build, dbt_vars
+
+SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
+
+
+def seed_rows(name: str) -> list[dict[str, str]]:
+    with (SEEDS / name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_committed_seeds_equal_what_nir_seeds_writes() -> None:
+    for name, text in render_seeds().items():
+        assert (SEEDS / name).read_text("utf-8") == text, f"{name} is stale: run `nir seeds`"
+
+
+def test_write_seeds_reports_only_changed_files(tmp_path: Path) -> None:
+    assert len(write_seeds(tmp_path)) == len(render_seeds())
+    assert write_seeds(tmp_path) == []
+
+
+def test_harmonisation_seed_has_the_split_in_successor_order() -> None:
+    rows = [r for r in seed_rows("kommune_harmonisering.csv") if r["kommunenummer"] == "1507"]
+    assert [(r["kommunenummer_2024"], r["rekkefolge"]) for r in rows] == [
+        ("1508", "1"),
+        ("1580", "2"),
+    ]
+    viken = [r for r in seed_rows("kommune_harmonisering.csv") if r["kommunenummer"] == "3024"]
+    assert [r["kommunenummer_2024"] for r in viken] == ["3201"]
+
+
+@pytest.mark.parametrize(
+    ("code", "day"),
+    [
+        ("3024", date(2022, 5, 1)),
+        ("3024", date(2024, 5, 1)),
+        ("3201", date(2023, 5, 1)),
+        ("3201", date(2024, 1, 1)),
+        ("0219", date(2017, 6, 1)),
+        ("0219", date(2020, 1, 1)),
+        ("1507", date(2023, 12, 31)),
+        ("1580", date(2023, 12, 31)),
+        ("0301", date(2015, 1, 1)),
+    ],
+)
+def test_kommune_seed_validity_periods_match_the_package(code: str, day: date) -> None:
+    valid_in_seed = any(
+        r["kommunenummer"] == code
+        and date.fromisoformat(r["gyldig_fra"]) <= day
+        and (not r["gyldig_til"] or day < date.fromisoformat(r["gyldig_til"]))
+        for r in seed_rows("kommuner.csv")
+    )
+    assert valid_in_seed == kommuner.is_valid(code, day)
+
+
+def test_dbt_vars_come_from_settings(tmp_path: Path) -> None:
+    s = load_settings(
+        data_dir=tmp_path,
+        suppression_threshold=5,
+        min_share_denominator=10,
+        chain_gap_days=60,
+        registration_grace_months=3,
+        annual_deadline_month=3,
+        annual_deadline_day=15,
+    )
+    assert dbt_vars(s, date(2024, 2, 1)) == {
+        "snapshot": "2024-02-01",
+        "suppression_threshold": 5,
+        "min_share_denominator": 10,
+        "chain_gap_days": 60,
+        "registration_grace_months": 3,
+        "annual_deadline_month": 3,
+        "annual_deadline_day": 15,
+    }
+
+
+def test_build_without_warehouse_says_to_load_first(tmp_path: Path) -> None:
+    s = load_settings(data_dir=tmp_path / "data")
+    with pytest.raises(TransformError, match="load a delivery first"):
+        build(s, date(2024, 2, 1))
+
+
+@pytest.mark.integration
+def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path) -> None:
+    s = load_settings(data_dir=tmp_path / "data")
+    create_raw(s.warehouse)
+    snap = date(2024, 2, 1)
+    insert(
+        s.warehouse,
+        snap,
+        "personer",
+        [
+            dict(
+                nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
+                fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
+                regelverk="INTROL", kategori="RETT_OG_PLIKT", skjermet=False,
+                endret_tid=datetime(2024, 1, 1),
+            )
+        ],
+    )  # fmt: skip
+    spell = dict(
+        deltakelse_id=7, nir_lopenr=1, programkommune="0301", startdato=date(2023, 1, 1),
+        avsluttet_av_system=False, registrert_tid=datetime(2023, 1, 2),
+    )  # fmt: skip
+    insert(s.warehouse, snap, "deltakelser", [spell, spell])  # a duplicate key
+    with pytest.raises(TransformError) as info:
+        build(s, snap)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "unique_stg_nir__deltakelser_deltakelse_id" in message
+    assert str(s.data_dir / "dbt" / "logs" / "dbt.log") in message
+    assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
+
+
+def test_handmade_fixture_is_what_its_script_writes(tmp_path: Path) -> None:
+    from fixtures.handmade import make_fixture
+
+    from nir.delivery import write_delivery
+
+    for snapshot in (make_fixture.A, make_fixture.B):
+        folder = write_delivery(tmp_path, snapshot, make_fixture.tables(snapshot))
+        committed = make_fixture.HERE / snapshot.isoformat()
+        for f in sorted(folder.iterdir()):
+            assert f.read_bytes() == (committed / f.name).read_bytes(), f"{f.name} is stale"
