@@ -1,0 +1,152 @@
+"""Completeness suite: is a loaded and built snapshot good enough to publish?
+
+Hard (blocks publication), thresholds from the one configuration (``Settings``):
+
+- national share of «ikke registrert» among programmes that ended more than
+  ``registration_grace_months`` before the snapshot, for each year the snapshot publishes:
+  at most ``gate_max_ikke_registrert_share``;
+- national share of spells with an ``error`` finding: at most ``gate_max_error_spell_share``.
+
+Warning (never blocks: it goes to the kommune's control list): the same two shares per
+programkommune.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from nir.config import Settings
+from nir.gate import HARD, WARNING, Check
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def published_years(con: duckdb.DuckDBPyConnection, snapshot: date) -> list[int]:
+    """The reference years the snapshot has results for."""
+    if _has_table(con, "marts", "fct_resultater_aar"):
+        rows = con.execute(
+            "select distinct aar from marts.fct_resultater_aar where snapshot_date = ? order by 1",
+            [snapshot],
+        ).fetchall()
+    else:
+        rows = con.execute(
+            "select distinct year(sluttdato) from marts.fct_programmer "
+            "where snapshot_date = ? and sluttdato is not null order by 1",
+            [snapshot],
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    snapshot: date,
+    exclude_years: set[int] | None = None,
+) -> list[Check]:
+    grace = int(settings.registration_grace_months)
+    max_ir = settings.gate_max_ikke_registrert_share
+    max_err = settings.gate_max_error_spell_share
+    years = [y for y in published_years(con, snapshot) if y not in (exclude_years or set())]
+
+    programmer = con.execute(
+        f"""
+        select year(sluttdato)::integer as aar,
+               programkommune,
+               case when ikke_registrert then 1 else 0 end as ikke_registrert
+        from marts.fct_programmer
+        where snapshot_date = $snap
+          and sluttdato is not null
+          and sluttdato < $snap::date - interval {grace} month
+        """,
+        {"snap": snapshot},
+    ).df()
+    years_with_endings = set(programmer["aar"].unique().tolist()) if len(programmer) else set()
+
+    prog_exps = []
+    for y in years:
+        if y not in years_with_endings:
+            continue
+        prog_exps.append(
+            gxe.ExpectColumnMeanToBeBetween(
+                column="ikke_registrert",
+                min_value=0,
+                max_value=max_ir,
+                row_condition=Column("aar") == int(y),
+                meta={"severity": HARD, "label": f"share ikke registrert {y}", "format": "share"},
+            )
+        )
+
+    spells = con.execute(
+        """
+        select programkommune, case when har_error_funn then 1 else 0 end as har_error_funn
+        from marts.fct_deltakelser where snapshot_date = ?
+        """,
+        [snapshot],
+    ).df()
+    spell_exps = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, meta={"severity": HARD, "label": "spells in the snapshot"}
+        ),
+        gxe.ExpectColumnMeanToBeBetween(
+            column="har_error_funn",
+            min_value=0,
+            max_value=max_err,
+            meta={"severity": HARD, "label": "share spells with error finding", "format": "share"},
+        ),
+    ]
+
+    kommuner = con.execute(
+        """
+        with p as (
+            select programkommune, avg(ikke_registrert) as andel_ikke_registrert
+            from programmer group by programkommune
+        ), s as (
+            select programkommune, avg(har_error_funn) as andel_error
+            from spells group by programkommune
+        )
+        select coalesce(p.programkommune, s.programkommune) as programkommune,
+               p.andel_ikke_registrert, s.andel_error
+        from p full join s on p.programkommune = s.programkommune
+        """
+    ).df()
+    kommune_exps = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="andel_ikke_registrert",
+            min_value=0,
+            max_value=max_ir,
+            meta={"severity": WARNING, "label": "kommuner above the ikke registrert share"},
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="andel_error",
+            min_value=0,
+            max_value=max_err,
+            meta={"severity": WARNING, "label": "kommuner above the error spell share"},
+        ),
+    ]
+    kommuner["kommune"] = [
+        f"{r.programkommune}: ikke registrert {_pct(r.andel_ikke_registrert)}, "
+        f"error spells {_pct(r.andel_error)}"
+        for r in kommuner.itertuples()
+    ]
+    return [
+        Check("programmer", programmer, prog_exps),
+        Check("deltakelser", spells, spell_exps),
+        Check("kommuner", kommuner, kommune_exps, describe="kommune"),
+    ]
+
+
+def _pct(v: object) -> str:
+    try:
+        return f"{float(v):.1%}" if v is not None and v == v else "-"
+    except (TypeError, ValueError):
+        return "-"

@@ -1,0 +1,420 @@
+"""Great Expectations: run the suites in ``expectations/`` and keep their results.
+
+The suites are built in code (``expectations/contract.py``, ``completeness.py``,
+``publication.py``) and loaded by path from ``settings.expectations_dir``. Each suite module
+has a ``build(...)`` function that returns :class:`Check` objects: a DataFrame read from
+DuckDB (or from a delivery) and the GX expectations to run on it. GX's SQL path does not work
+on DuckDB, so every check validates a pandas DataFrame in an ephemeral context.
+
+Every expectation carries ``meta``: ``severity`` (``hard`` blocks publication, ``warning``
+never does), ``label`` (what a failure message calls it) and optionally ``format``
+(``share``: the observed value is a share, printed as a percentage).
+
+Each validation is kept as JSON under ``settings.gx_dir/<snapshot>/<suite>.json`` and
+rendered as GX Data Docs (HTML) under ``settings.gx_dir/<snapshot>/docs/<suite>/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+
+from nir.config import Settings
+from nir.errors import NirError
+
+HARD, WARNING = "hard", "warning"
+SUITES = ("contract", "completeness", "publication")
+
+
+class GateFailed(NirError):
+    """A snapshot failed a hard expectation: nothing is published. Not transient."""
+
+    exit_code = 5
+
+
+class PublicationRejected(GateFailed):
+    """The new statistics database failed the publication suite: it was not published."""
+
+
+@dataclass
+class Check:
+    """One DataFrame and the expectations to validate it with."""
+
+    asset: str  # a name for the DataFrame, e.g. "programmer"
+    frame: Any  # pandas.DataFrame
+    expectations: list[Any] = field(default_factory=list)  # GX Expectation objects
+    describe: str | None = None  # a column naming each row, used in failure messages
+
+
+@dataclass
+class Outcome:
+    """One expectation's result, reduced to what a message and `nir status` need."""
+
+    suite: str
+    asset: str
+    expectation: str
+    label: str
+    severity: str
+    success: bool
+    observed: Any
+    limit: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.label}{self.detail} ({self.severity})"
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    snapshot: str
+    run_at: str
+    outcomes: list[Outcome]
+    json_path: Path | None = None
+    docs_path: Path | None = None
+
+    @property
+    def hard_failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == HARD]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != HARD]
+
+    @property
+    def passed(self) -> bool:
+        return not self.hard_failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "snapshot": self.snapshot,
+            "run_at": self.run_at,
+            "passed": self.passed,
+            "hard_failures": [o.line() for o in self.hard_failures],
+            "warnings": [o.line() for o in self.warnings],
+            "expectations": [
+                {
+                    "asset": o.asset,
+                    "expectation": o.expectation,
+                    "label": o.label,
+                    "severity": o.severity,
+                    "success": o.success,
+                    "observed": _jsonable(o.observed),
+                    "limit": o.limit,
+                    "detail": o.detail,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+# --- loading the suites ---------------------------------------------------------------------
+def load_suite(settings: Settings, name: str) -> ModuleType:
+    """Import ``<expectations_dir>/<name>.py`` (a suite module) by path."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}")
+    path = settings.expectations_dir / f"{name}.py"
+    if not path.is_file():
+        raise NirError(f"suite {name} not found at {path}: check NIR_EXPECTATIONS_DIR")
+    mod_name = f"nir_expectations_{name}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _quiet_gx() -> Any:
+    """Import great_expectations with its logging and progress bars silenced."""
+    for name in ("great_expectations", "great_expectations.core", "py.warnings"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # GX may set its own level on import
+
+    try:  # GX logs through structlog in some versions: keep only errors
+        import structlog
+
+        if not structlog.is_configured():
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    except Exception:  # pragma: no cover - structlog absent or already set up
+        pass
+    return gx
+
+
+# --- running a suite -----------------------------------------------------------------------
+def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]) -> SuiteResult:
+    """Validate ``checks`` with GX, keep the result as JSON and as Data Docs."""
+    gx = _quiet_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    run_at = datetime.now(UTC)
+    out_dir = settings.gx_dir / snapshot
+    out_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir = out_dir / "docs" / suite
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        site_name=f"nir_{suite}",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    source = context.data_sources.add_pandas(f"nir_{suite}")
+
+    outcomes: list[Outcome] = []
+    raw_results: list[dict[str, Any]] = []
+    for check in checks:
+        if not check.expectations:
+            continue
+        asset = source.add_dataframe_asset(check.asset)
+        batch_def = asset.add_batch_definition_whole_dataframe(f"{check.asset}_whole")
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=f"{suite}.{check.asset}"))
+        for exp in check.expectations:
+            gx_suite.add_expectation(exp)
+        vd = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite}.{check.asset}", data=batch_def, suite=gx_suite)
+        )
+        result = vd.run(
+            batch_parameters={"dataframe": check.frame},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        )
+        as_dict = result.to_json_dict()
+        raw_results.append(as_dict)
+        for r in as_dict["results"]:
+            outcomes.append(_outcome(suite, check.asset, r, _describer(check)))
+
+    summary = SuiteResult(suite, snapshot, run_at.isoformat(timespec="seconds"), outcomes)
+    try:
+        context.build_data_docs(site_names=[f"nir_{suite}"])
+        summary.docs_path = docs_dir / "index.html"
+    except Exception as exc:  # Data Docs are a view; never fail a gate because of them
+        logging.getLogger(__name__).warning("data docs for %s not built: %s", suite, exc)
+    doc = summary.to_dict() | {"gx_results": raw_results}
+    summary.json_path = _write_json(out_dir / f"{suite}.json", doc)
+    return summary
+
+
+def _describer(check: Check) -> Any:
+    """Row index -> the row's description (for failure messages), when the check has one."""
+    if not check.describe or check.describe not in getattr(check.frame, "columns", ()):
+        return None
+    names = check.frame[check.describe]
+    return lambda i: str(names.iloc[int(i)]) if 0 <= int(i) < len(names) else str(i)
+
+
+def _outcome(suite: str, asset: str, r: dict[str, Any], describe: Any = None) -> Outcome:
+    cfg = r["expectation_config"]
+    meta = cfg.get("meta") or {}
+    kwargs = cfg.get("kwargs") or {}
+    res = r.get("result") or {}
+    label = meta.get("label") or f"{cfg['type']}({kwargs.get('column', '')})"
+    severity = meta.get("severity", HARD)
+    fmt = meta.get("format")
+    observed = res.get("observed_value")
+    limit, detail = "", ""
+    if r.get("exception_info", {}).get("raised_exception"):
+        detail = f": error {r['exception_info'].get('exception_message', '')[:120]}"
+    elif observed is not None and not isinstance(observed, (list, dict)):
+        lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+        if fmt == "share":
+            val = f"{float(observed):.1%}"
+            lim = f"{float(hi):.1%}" if hi is not None else ""
+        else:
+            val, lim = str(observed), "" if hi is None else str(hi)
+        if not r["success"] and hi is not None and float(observed) > float(hi):
+            detail, limit = f" = {val} > {lim}", lim
+        elif not r["success"] and lo is not None:
+            lo_s = f"{float(lo):.1%}" if fmt == "share" else str(lo)
+            detail, limit = f" = {val} < {lo_s}", lo_s
+        else:
+            detail, limit = f" = {val}", lim
+    elif isinstance(observed, list):  # column lists
+        expected = kwargs.get("column_set") or kwargs.get("column_list") or []
+        extra = sorted(set(observed) - set(expected))
+        missing = sorted(set(expected) - set(observed))
+        parts = []
+        if extra:
+            parts.append("unexpected column(s) " + ", ".join(extra))
+        if missing:
+            parts.append("missing column(s) " + ", ".join(missing))
+        detail = ": " + "; ".join(parts) if parts else ""
+    elif "unexpected_count" in res:
+        n = res.get("unexpected_count") or 0
+        total = res.get("element_count") or 0
+        sample = res.get("partial_unexpected_list") or []
+        index = res.get("partial_unexpected_index_list") or []
+        if describe is not None and index:
+            sample = [describe(i) for i in index]
+        if n:
+            eg = ", ".join(str(_jsonable(v)) for v in sample[:3])
+            detail = f": {n} of {total} rows" + (f" (e.g. {eg})" if eg else "")
+        observed = n
+    return Outcome(
+        suite=suite,
+        asset=asset,
+        expectation=cfg["type"],
+        label=label,
+        severity=severity,
+        success=bool(r["success"]),
+        observed=observed,
+        limit=limit,
+        detail=detail,
+    )
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            return v.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> Path:
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False), "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# --- the gate -------------------------------------------------------------------------------
+def gate_record_path(settings: Settings, snapshot: date | str) -> Path:
+    snap = snapshot if isinstance(snapshot, str) else snapshot.isoformat()
+    return settings.gx_dir / snap / "gate.json"
+
+
+def read_gate_record(settings: Settings, snapshot: date | str) -> dict[str, Any] | None:
+    path = gate_record_path(settings, snapshot)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text("utf-8"))
+
+
+def passed_snapshots(settings: Settings) -> list[date]:
+    """Snapshots whose latest gate run passed, oldest first."""
+    out = []
+    if not settings.gx_dir.is_dir():
+        return out
+    for d in sorted(settings.gx_dir.iterdir()):
+        rec = d / "gate.json"
+        if rec.is_file():
+            doc = json.loads(rec.read_text("utf-8"))
+            if doc.get("passed"):
+                out.append(date.fromisoformat(doc["snapshot"]))
+    return out
+
+
+def failure_message(snapshot: str, failures: list[Outcome], what: str = "gate") -> str:
+    parts = "; ".join(o.line() for o in failures[:6])
+    more = f"; and {len(failures) - 6} more" if len(failures) > 6 else ""
+    return f"{what} failed for {snapshot}: {parts}{more}"
+
+
+def frozen_years(con: duckdb.DuckDBPyConnection) -> dict[int, date]:
+    """Years whose final figures are frozen: year -> the snapshot they come from."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'publiseringsarkiv' and table_name = 'endelige_aar'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return {}
+    rows = con.execute("select aar, snapshot_date from publiseringsarkiv.endelige_aar").fetchall()
+    return {int(y): s for y, s in rows}
+
+
+def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
+    """Run the completeness suite and the publication suite (before suppression).
+
+    Keeps the verdict in ``<gx_dir>/<snapshot>/gate.json`` (what ``publish`` and
+    ``nir status`` read) and raises :class:`GateFailed` naming every failed hard expectation.
+    """
+    from nir.warehouse import connect, writer_lock
+
+    snap = snapshot.isoformat()
+    completeness = load_suite(settings, "completeness")
+    publication = load_suite(settings, "publication")
+    # the lock keeps writers (load, dbt, publish) out while the frames are read
+    with writer_lock(settings):
+        con = connect(settings, read_only=True)
+        try:
+            frozen = {y: s for y, s in frozen_years(con).items() if s != snapshot}
+            c_checks = completeness.build(con, settings, snapshot, exclude_years=set(frozen))
+            p_checks = publication.build_before_suppression(con, settings, snapshot)
+        finally:
+            con.close()
+    results = [
+        run_suite(settings, "completeness", snap, c_checks),
+        run_suite(settings, "publication_before_suppression", snap, p_checks),
+    ]
+    failures = [o for r in results for o in r.hard_failures]
+    record = {
+        "snapshot": snap,
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "passed": not failures,
+        "message": failure_message(snap, failures) if failures else f"gate passed for {snap}",
+        "hard_failures": [o.line() for o in failures],
+        "warnings": [o.line() for r in results for o in r.warnings],
+        "suites": {r.suite: str(r.json_path) for r in results},
+        "docs": {r.suite: str(r.docs_path) for r in results if r.docs_path},
+    }
+    _write_json(gate_record_path(settings, snapshot), record)
+    if failures:
+        raise GateFailed(record["message"])
+    return record
+
+
+def validate_publication(
+    settings: Settings, con: duckdb.DuckDBPyConnection, snapshot: date, schema: str = "statistikk"
+) -> SuiteResult:
+    """Validate a statistics database (after suppression); raise if a hard check fails."""
+    publication = load_suite(settings, "publication")
+    checks = publication.build_after_suppression(con, settings, schema=schema)
+    result = run_suite(settings, "publication", snapshot.isoformat(), checks)
+    if not result.passed:
+        raise PublicationRejected(
+            failure_message(snapshot.isoformat(), result.hard_failures, "publication audit")
+        )
+    return result
+
+
+def validate_delivery(settings: Settings, delivery_dir: Path) -> SuiteResult:
+    """The GX record of the contract check of a delivery (before it is loaded).
+
+    Raises :class:`GateFailed` when a hard expectation fails; the result is kept under
+    ``<gx_dir>/<snapshot>/contract.json`` either way.
+    """
+    contract = load_suite(settings, "contract")
+    snap = delivery_dir.name
+    checks = contract.build(settings, delivery_dir)
+    result = run_suite(settings, "contract", snap, checks)
+    if not result.passed:
+        raise GateFailed(failure_message(snap, result.hard_failures, "contract"))
+    return result
