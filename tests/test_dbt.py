@@ -39,7 +39,6 @@ PARTITIONED = [
     "publisering.tiltak_aar",
     "publisering.deltakelse_maaned",
     "publisering.registreringskvalitet",
-    "publisering.revisjoner",
 ]
 
 
@@ -125,10 +124,10 @@ def test_fylke_and_kommune_participation(warehouse: Settings) -> None:
 
 
 def test_results_2023(warehouse: Settings) -> None:
-    assert resultat(warehouse, "land", "0000") == (5, 3, 2, 1, 2, Decimal("60.0"))
-    assert resultat(warehouse, "land", "0000", "Ukraina") == (2, 2, 2, 0, 0, Decimal("100.0"))
-    assert resultat(warehouse, "fylke", "15") == (1, 1, 0, 1, 0, Decimal("100.0"))
-    assert resultat(warehouse, "kommune", "0301") == (3, 1, 1, 0, 2, Decimal("33.3"))
+    assert resultat(warehouse, "land", "0000") == (5, 3, 2, 1, 2, Decimal("0.600"))
+    assert resultat(warehouse, "land", "0000", "Ukraina") == (2, 2, 2, 0, 0, Decimal("1.000"))
+    assert resultat(warehouse, "fylke", "15") == (1, 1, 0, 1, 0, Decimal("1.000"))
+    assert resultat(warehouse, "kommune", "0301") == (3, 1, 1, 0, 2, Decimal("0.333"))
 
 
 def test_programmes_chain_moves_and_restarts(warehouse: Settings) -> None:
@@ -238,7 +237,7 @@ def test_published_tables_are_disclosure_controlled(warehouse: Settings) -> None
         "and kjonn = 'alle' and landbakgrunn_gruppe = 'alle' and region in ('0000', '0301') "
         "order by 1",
         [A],
-    ) == [("0000", 5, 3, Decimal("60.0")), ("0301", 3, None, None)]
+    ) == [("0000", 5, 3, Decimal("0.600")), ("0301", 3, None, None)]
     # 2024 is preliminary in the March 2024 snapshot
     assert q(
         warehouse,
@@ -275,20 +274,6 @@ def test_incremental_per_snapshot(warehouse: Settings) -> None:
         (B,),
     ]
 
-    # revisions at B: 2024 is preliminary (first value from A, newest from B); 2023 is final
-    # from A (the first monthly snapshot after the deadline 29.02.2024), whatever B says
-    rev = q(
-        warehouse,
-        "select aar, maal, forste_verdi, forste_snapshot, endelig_verdi, endring, status "
-        "from publisering.revisjoner where snapshot_date = ? and nivaa = 'land' "
-        "and ((aar = 2024 and maal = 'deltakere') or (aar = 2023 and maal = 'direkte_overgang'))"
-        " order by 1",
-        [B],
-    )
-    assert rev == [
-        (2023, "direkte_overgang", 3, A, 3, 0, "endelig"),
-        (2024, "deltakere", 6, A, 7, 1, "forelopig"),
-    ]
     assert resultat_b(warehouse) == 4  # B itself has the corrected registration
 
 

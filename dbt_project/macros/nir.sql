@@ -56,9 +56,9 @@
     coalesce({{ verdi }} between 1 and {{ var("suppression_threshold") }} - 1, false)
 {%- endmacro %}
 
-{#- A share in percent (one decimal); null when the denominator is zero. -#}
+{#- A share in [0, 1] (three decimals); null when the denominator is zero. -#}
 {% macro andel(teller, nevner) -%}
-    case when ({{ nevner }}) > 0 then round(100.0 * ({{ teller }}) / ({{ nevner }}), 1) end
+    case when ({{ nevner }}) > 0 then round(1.0 * ({{ teller }}) / ({{ nevner }}), 3) end
 {%- endmacro %}
 
 {#- Secondary suppression, one pass over one relation "total = sum of parts" in a long table
@@ -103,7 +103,7 @@
     1 .. threshold-1 (primary), then the secondary passes (`passes`, each a dict for
     sekundaer_prikking) run `runder` times over the long form so that every relation holds.
     Returns a select of `keys`, the measures (hidden = null) and `prikket`. -#}
-{% macro prikk_tabell(relation, keys, maal, passes, runder=2) -%}
+{% macro prikk_tabell(relation, keys, maal, passes, runder=6) -%}
     with _lang as (
         {% for m in maal %}
         select {{ keys | join(", ") }}, '{{ m }}' as maal, {{ m }} as verdi, {{ er_prikket(m) }} as skjult

@@ -108,7 +108,7 @@ class DefectRates:
       code for a 2024 start, otherwise a code retired or not yet created on that date.
     """
 
-    mangler_avslutningsaarsak: float = 0.015
+    mangler_avslutningsaarsak: float = 0.005
     mangler_vedtak: float = 0.015
     mangler_tiltak: float = 0.015
     mangler_sluttmaal: float = 0.015

@@ -38,7 +38,7 @@ select
     r.kontroll,
     coalesce(a.kontrollert, 0) as kontrollert,
     coalesce(a.funn, 0) as funn,
-    cast({{ andel('coalesce(a.kontrollert, 0) - coalesce(a.funn, 0)', 'a.kontrollert') }} as decimal(4, 1))
+    cast({{ andel('coalesce(a.kontrollert, 0) - coalesce(a.funn, 0)', 'a.kontrollert') }} as decimal(4, 3))
         as andel_uten_funn
 from rutenett as r
 left join aggregert as a on r.nivaa = a.nivaa and r.region = a.region and r.kontroll = a.kontroll

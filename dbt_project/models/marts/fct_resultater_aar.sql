@@ -75,5 +75,5 @@ final as (
 
 select
     *,
-    cast({{ andel('direkte_overgang', 'avsluttede') }} as decimal(4, 1)) as andel_direkte_overgang
+    cast({{ andel('direkte_overgang', 'avsluttede') }} as decimal(4, 3)) as andel_direkte_overgang
 from final

@@ -41,7 +41,7 @@ select
     p.ikke_registrert,
     case
         when p.avsluttede >= {{ var('min_share_denominator') }} and p.direkte_overgang is not null
-            then cast({{ andel('p.direkte_overgang', 'p.avsluttede') }} as decimal(4, 1))
+            then cast({{ andel('p.direkte_overgang', 'p.avsluttede') }} as decimal(4, 3))
     end as andel_direkte_overgang,
     p.prikket
 from prikket as p
