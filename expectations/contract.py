@@ -22,14 +22,16 @@ from nir.config import Settings
 from nir.gate import HARD, Check
 
 _FNR = re.compile(r"\d{11}")
+_DAY = r"^(0[1-9]|[12]\d|3[01])\.(0[1-9]|1[0-2])\.\d{4}$"
 _REGEX = {
     spec.ColType.INTEGER: r"^-?\d+$",
     spec.ColType.DECIMAL: r"^-?\d+(?:,\d+)?$",
     spec.ColType.KOMMUNE: r"^\d{4}$",
-}
-_FORMAT = {
-    spec.ColType.DATE: spec.DATE_FORMAT,
-    spec.ColType.TIMESTAMP: spec.TIMESTAMP_FORMAT,
+    # Dates and timestamps by shape (day 01-31, month 01-12, time of day). GX's strftime
+    # expectation calls Python's strptime once per value (17 s for a national snapshot); the
+    # calendar check (no 31.02) is the package's own contract check, which runs first.
+    spec.ColType.DATE: _DAY,
+    spec.ColType.TIMESTAMP: _DAY[:-1] + r" ([01]\d|2[0-3]):[0-5]\d:[0-5]\d$",
 }
 
 
@@ -132,14 +134,6 @@ def build(settings: Settings, delivery_dir: Path) -> list[Check]:
                 exps.append(
                     gxe.ExpectColumnValuesToMatchRegex(
                         column=c.name, regex=_REGEX[c.type], meta=_meta(f"{where} not {c.type}")
-                    )
-                )
-            elif c.type in _FORMAT:
-                exps.append(
-                    gxe.ExpectColumnValuesToMatchStrftimeFormat(
-                        column=c.name,
-                        strftime_format=_FORMAT[c.type],
-                        meta=_meta(f"{where} not a {c.type}"),
                     )
                 )
             elif c.type is spec.ColType.BOOLEAN:

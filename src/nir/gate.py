@@ -165,7 +165,7 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     run_at = datetime.now(UTC)
     out_dir = settings.gx_dir / snapshot
     out_dir.mkdir(parents=True, exist_ok=True)
-    docs_dir = out_dir / "docs" / suite
+    docs_dir = (out_dir / "docs" / suite).resolve()  # GX wants an absolute path
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

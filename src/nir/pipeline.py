@@ -26,10 +26,17 @@ def delivery_ready(settings: Settings, snapshot: date) -> bool:
 
 
 def check_contract(settings: Settings, snapshot: date) -> None:
-    """Validate the delivery against its manifest and the contract; quarantine it if bad."""
+    """Validate the delivery against its manifest and the contract; quarantine it if bad.
+
+    The package's own check runs first (it names file, line and column); the GX contract
+    suite then keeps a validation record and Data Docs of the same delivery.
+    """
+    from nir.gate import validate_delivery
     from nir.load import check_or_quarantine
 
-    check_or_quarantine(settings, delivery_dir(settings, snapshot))
+    path = delivery_dir(settings, snapshot)
+    check_or_quarantine(settings, path)
+    validate_delivery(settings, path)
 
 
 def load(settings: Settings, snapshot: date) -> str:
