@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 class NirError(Exception):
-    """Base class for errors the CLI prints as one line (no traceback)."""
+    """Base class for errors the CLI prints as one line (no traceback).
+
+    ``transient`` says whether waiting and retrying can help (a busy warehouse, a full
+    disk); the DAGs retry those and fail the others at once.
+    """
 
     exit_code = 1
+    transient = False
 
 
 class ContractError(NirError):
@@ -30,3 +35,4 @@ class WarehouseBusyError(NirError):
     """Another process holds the warehouse for writing. Transient: retry later."""
 
     exit_code = 4
+    transient = True

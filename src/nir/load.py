@@ -35,6 +35,7 @@ class LoadError(NirError):
     """The warehouse could not be written (disk full, permissions). Nothing was loaded."""
 
     exit_code = 5
+    transient = True
 
 
 @dataclass

@@ -40,6 +40,7 @@ from typing import Any
 
 import duckdb
 
+from nir import faults
 from nir.config import Settings
 from nir.errors import NirError
 from nir.gate import PublicationRejected
@@ -355,6 +356,19 @@ def publish(settings: Settings, snapshot: date) -> Path:
         except PublicationRejected as exc:
             _record_rejection(settings, snapshot, str(exc))
             raise
+        except OSError as exc:  # disk full, permissions: one line, nothing published
+            raise PublishError(
+                f"could not write the publication in {settings.published_dir}: "
+                f"{exc.strerror or exc}; a publication is replaced only as a whole, "
+                "so readers see the old or the new figures: fix the cause and rerun"
+            ) from exc
+
+
+class PublishError(NirError):
+    """The publication could not be written (disk full, permissions). Transient: retry."""
+
+    exit_code = 5
+    transient = True
 
 
 def _record_rejection(settings: Settings, snapshot: date, message: str) -> None:
@@ -507,8 +521,10 @@ def _write_published(settings: Settings, snapshot: date | None) -> Path:
             con.execute("use ny")
             con.execute(f"attach '{settings.warehouse}' as wh (read_only)")
             _build_tables(con, passed)
+            faults.point("publish:written")
             con.execute("detach wh")
             validate_publication(settings, con, audit_snapshot)  # raises PublicationRejected
+            faults.point("publish:audited")
             rows = {
                 t: con.execute(f"select count(*) from statistikk.{t}").fetchone()[0]
                 for t in PUBLISHED_TABLES
@@ -525,13 +541,16 @@ def _write_published(settings: Settings, snapshot: date | None) -> Path:
             con.close()
         os.chmod(tmp, 0o644)
         digest = _sha256(tmp)
-        os.replace(tmp, settings.published_db)  # the publication: atomic
-        _switch_symlink(pub / "parquet", parquet_dir.name)
     except BaseException:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
         shutil.rmtree(parquet_dir, ignore_errors=True)
         raise
+    # The publication: atomic. From here on the new figures are live, so nothing of them is
+    # removed on a later error; a rerun writes the record and switches the Parquet link.
+    os.replace(tmp, settings.published_db)
+    faults.point("publish:replaced")
+    _switch_symlink(pub / "parquet", parquet_dir.name)
     record = {
         "snapshot": audit_snapshot.isoformat(),
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -544,6 +563,7 @@ def _write_published(settings: Settings, snapshot: date | None) -> Path:
     _atomic_write_text(pub / "statistikk.json", json.dumps(record, indent=2, ensure_ascii=False))
     with (pub / "publiseringslogg.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    faults.point("publish:logged")
     _log_in_warehouse(settings, record)
     _cleanup(settings, keep={parquet_dir.name})
     return settings.published_db

@@ -18,6 +18,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from nir import faults
 from nir.config import Settings
 from nir.errors import NirError, WarehouseBusyError
 
@@ -195,7 +196,9 @@ def build(
         args += ["--select", CONTROLS_SELECTOR, "--indirect-selection", "cautious"]
     with writer_lock(settings):
         seed(settings, snapshot)
+        faults.point("build:before_dbt")
         run_dbt(settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}")
+        faults.point("build:after_dbt")
 
 
 def docs_generate(settings: Settings, snapshot: date) -> Path:

@@ -27,7 +27,7 @@ def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[No
     """Hold the warehouse's writer lock; wait up to ``timeout`` s, then raise."""
     timeout = settings.lock_timeout_seconds if timeout is None else timeout
     lock_path = settings.warehouse.with_suffix(".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # nir_lopenr inside
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
