@@ -163,7 +163,7 @@ def test_freeze_without_a_passed_snapshot_after_the_deadline_says_so(settings):
     _publish(settings, S1)
     from nir.errors import NirError
 
-    with pytest.raises(NirError, match="cannot freeze 2023: no monthly snapshot after the"):
+    with pytest.raises(NirError, match="cannot freeze 2023: its final snapshot 2024-03-01"):
         freeze_final(settings, 2023)
 
 

@@ -207,6 +207,13 @@ def _run_dags(cfg: Settings, requests: list) -> list:
                     )
 
         outcomes = orchestrate.run(cfg, requests, on_event)
+    total = sum(o.seconds for o in outcomes)
+    overhead = (total - sum(o.task_seconds for o in outcomes)) / max(len(outcomes), 1)
+    console.print(
+        f"{len(outcomes)} DAG run(s) in {total:.0f} s; Airflow's own overhead "
+        f"≈ {overhead:.1f} s per run",
+        highlight=False,
+    )
     return outcomes
 
 
@@ -299,9 +306,10 @@ def demo(
             "" if share is None else f"{share:.1%}",
         )
     console.print(table)
-    docs = sorted(cfg.gx_dir.rglob("index.html")) if cfg.gx_dir.exists() else []
+    # Data Docs of the newest monthly snapshot (contract, completeness, publication suites)
+    docs = sorted((cfg.gx_dir / monthly[-1].isoformat()).glob("docs/*/index.html"))
     console.print(f"published database: {cfg.published_db}")
-    console.print(f"Data Docs:          {docs[0] if docs else cfg.gx_dir}")
+    console.print("Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"))
     console.print(f"control lists:      {cfg.kontroll_dir}")
     console.print(f"Airflow (SQLite):   {orchestrate.airflow_home(cfg)}")
     _report_failures(cfg, outcomes)
@@ -316,9 +324,9 @@ def gate(
     from nir.gate import run_gate
 
     record = run_gate(settings(), parse_snapshot(snapshot))
-    console.print(record["message"], markup=False, highlight=False)
+    console.print(record["message"], markup=False, highlight=False, soft_wrap=True)
     for w in record["warnings"]:
-        console.print(f"  warning: {w}", markup=False, highlight=False)
+        console.print(f"  warning: {w}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -348,7 +356,7 @@ def status() -> None:
     """What is published, from which snapshot per year, and the last gate results."""
     from nir.status import collect, render
 
-    console.print(render(collect(settings())), markup=False, highlight=False)
+    console.print(render(collect(settings())), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("control-lists")
@@ -360,6 +368,86 @@ def control_lists(
 
     out = write_control_lists(settings(), parse_snapshot(snapshot))
     console.print(f"control lists in {out}", markup=False, highlight=False)
+
+
+# --- bench (performance) -----------------------------------------------------------------------
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small scale (2000 persons, 4 months), 1 repetition")
+    ] = False,
+    repeat: Annotated[
+        int | None, typer.Option(min=1, help="Repetitions of each measurement [default: 3]")
+    ] = None,
+) -> None:
+    """Benchmark load, build, gate and the monthly DAG against DuckDB's floor (data/bench/)."""
+    from nir.bench import Bench, memory_summary, render
+
+    cfg = settings()
+    with console.status("nir bench") as status:
+
+        def progress(msg: str) -> None:
+            status.update(f"nir bench: {msg}")
+            console.log(msg, markup=False, highlight=False)
+
+        runner = Bench(cfg, repeat=repeat or (1 if quick else 3), quick=quick, on_progress=progress)
+        path = runner.run()
+    console.print(render(runner.measurements))
+    peak, ok = memory_summary(runner.measurements)
+    if peak:
+        verdict = "[green]met[/]" if ok else "[red]missed[/]"
+        console.print(f"peak memory at national scale: {peak / 1024**2:.0f} MB (< 2 GB: {verdict})")
+    console.print(f"results: {path} (and latest.json beside it)", markup=False, highlight=False)
+
+
+# --- reload + rotate-key (pseudonymisation key) ------------------------------------------------
+def _print_reload(report) -> None:
+    for snap, outcome in sorted(report.reloaded.items()):
+        console.print(f"{snap}: {outcome}", highlight=False)
+    console.print(
+        f"{len(report.reloaded)} deliveries under key {report.key_id}; "
+        f"{len(report.rebuilt)} snapshot(s) rebuilt",
+        highlight=False,
+    )
+    if report.stale:
+        err.print(
+            f"warning: {len(report.stale)} snapshot(s) still carry another key's pseudonyms "
+            f"(no delivery in the landing area): {', '.join(map(str, report.stale))}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def reload(
+    no_rebuild: Annotated[
+        bool, typer.Option("--no-rebuild", help="Only reload; do not run dbt afterwards")
+    ] = False,
+) -> None:
+    """Reload every delivery in the landing area under the current key, rebuild what changed."""
+    from nir.rotate import reload as do_reload
+
+    _print_reload(do_reload(settings(), rebuild=not no_rebuild))
+
+
+@app.command("rotate-key")
+def rotate_key(
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing", help="Rotate even if some loaded snapshots have no delivery left"
+        ),
+    ] = False,
+) -> None:
+    """Replace the pseudonym key file by a new random key, then reload and rebuild."""
+    from nir.rotate import new_key_file
+    from nir.rotate import reload as do_reload
+
+    cfg = settings()
+    kid = new_key_file(cfg, allow_missing=allow_missing)
+    console.print(f"new pseudonym key {kid} written", highlight=False)
+    _print_reload(do_reload(cfg))
 
 
 def main() -> None:

@@ -220,23 +220,6 @@ def _ensure_gate(settings: Settings, snapshot: date) -> None:
 
 
 # --- final figures ---------------------------------------------------------------------------
-def _monthly_snapshots(con: duckdb.DuckDBPyConnection, after: date) -> list[date]:
-    if _has(con, _db(con), "raw", "leveranser"):
-        rows = con.execute(
-            "select distinct snapshot_date from raw.leveranser "
-            "where kind = 'monthly' and snapshot_date > ? order by 1",
-            [after],
-        ).fetchall()
-        return [r[0] for r in rows]
-    # no delivery log: the 1st of a month is the monthly delivery (export contract)
-    rows = con.execute(
-        "select distinct snapshot_date from publisering.deltakelse_aar "
-        "where day(snapshot_date) = 1 and snapshot_date > ? order by 1",
-        [after],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def _ensure_archive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {ARKIV}")
     con.execute(
@@ -251,11 +234,16 @@ def _ensure_archive(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _freeze(settings: Settings, year: int) -> date:
-    """Copy year ``year``'s figures from the first monthly snapshot after its deadline."""
+    """Copy year ``year``'s figures from its final snapshot: the first monthly after the deadline.
+
+    Exactly that snapshot, and only once it has passed its gate: a later snapshot never
+    stands in for it, so the final figures do not depend on the order snapshots are processed.
+    """
     from nir.gate import passed_snapshots
+    from nir.periods import final_snapshot
     from nir.warehouse import connect
 
-    deadline = settings.annual_deadline(year)
+    snap = final_snapshot(year, settings.annual_deadline)
     con = connect(settings)
     try:
         _ensure_archive(con)
@@ -264,14 +252,12 @@ def _freeze(settings: Settings, year: int) -> date:
         ).fetchone()
         if row:
             return row[0]  # frozen once, never again
-        passed = set(passed_snapshots(settings))
-        candidates = [s for s in _monthly_snapshots(con, deadline) if s in passed]
-        if not candidates:
+        if snap not in set(passed_snapshots(settings)):
             raise NirError(
-                f"cannot freeze {year}: no monthly snapshot after the deadline {deadline} has "
-                "passed its gate yet; publish one first"
+                f"cannot freeze {year}: its final snapshot {snap} (the first monthly one after "
+                f"the deadline {settings.annual_deadline(year)}) has not passed its gate; load "
+                "and publish it first"
             )
-        snap = candidates[0]
         con.execute("begin transaction")
         for t in YEAR_TABLES:
             if not _has(con, _db(con), "publisering", t.name):
@@ -298,8 +284,9 @@ def _freeze(settings: Settings, year: int) -> date:
 
 
 def _auto_freeze(settings: Settings, snapshot: date) -> list[int]:
-    """Freeze every year whose deadline is before ``snapshot`` and that is not frozen yet."""
+    """Freeze every year not frozen yet whose final snapshot has passed its gate."""
     from nir.gate import frozen_years, passed_snapshots
+    from nir.periods import final_snapshot
     from nir.warehouse import connect
 
     passed = passed_snapshots(settings)
@@ -320,7 +307,7 @@ def _auto_freeze(settings: Settings, snapshot: date) -> list[int]:
         con.close()
     done = []
     for y in years:
-        if y in frozen or settings.annual_deadline(y) >= snapshot:
+        if y in frozen or final_snapshot(int(y), settings.annual_deadline) not in passed:
             continue
         try:
             _freeze(settings, int(y))

@@ -92,7 +92,9 @@ def run_dbt(settings: Settings, args: list[str], *, what: str) -> subprocess.Com
                 f"{what}: the warehouse {settings.warehouse} is in use by another process; "
                 "retry when it is free"
             )
-        raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
+        err = TransformError(f"{what} failed: {_first_failure(settings, output)}")
+        err.transient = proc.returncode < 0  # dbt killed by a signal (OOM, shutdown): retry
+        raise err
     return proc
 
 

@@ -1,0 +1,399 @@
+"""Run the real DAGs under Airflow on the embedded default (no services to start).
+
+``nir demo`` and ``nir backfill`` use this. Airflow lives under ``<data_dir>/airflow``
+(``AIRFLOW_HOME``) with a SQLite metadata database; ``airflow db migrate`` creates it and the
+``nir_duckdb`` pool is set, as in the deployment. Each DAG run is then executed the way
+``airflow dags test <dag_id> <logical_date>`` executes it (``DAG.test()``: the scheduler's
+dependency loop, tasks run in-process through the execution API, a sensor in reschedule
+mode re-poked after its interval). All the runs of one call share one worker process, so
+Airflow is imported and the DAGs parsed once, not once per run: the overhead is about 2 s to
+start plus 1-2 s per run (measured on 2 cores), against about 5 s for each new
+``airflow dags test`` process. Retries and sensor waits are shortened for interactive use
+(``_embedded_profile``).
+
+The worker process gets the same ``NIR_*`` settings as the caller (every field of
+:class:`~nir.config.Settings`, paths made absolute), so the tasks see exactly the
+configuration the command was given.
+
+Pools and ``max_active_runs`` only matter to a scheduler; here the runs are sequential,
+which gives the same guarantee: one DuckDB writer at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from nir import periods
+from nir.config import PROJECT_ROOT, Settings
+from nir.errors import NirError
+
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+DUCKDB_POOL = "nir_duckdb"
+_MARK = "@@nir-orchestrate "
+_TASK_START = "[DAG TEST] starting task_id="
+_ERROR_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception|Failed|Timeout)\w*): (.+)$"
+)
+
+Event = dict[str, Any]
+EventHandler = Callable[[Event], None]
+
+
+class AirflowSetupError(NirError):
+    """The embedded Airflow could not be prepared (migrate, pool)."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One DAG run: ``airflow dags test <dag_id> <logical_date> [-c conf]``."""
+
+    dag_id: str
+    logical_date: datetime
+    label: str
+    conf: dict[str, Any] | None = None
+
+
+@dataclass
+class RunOutcome:
+    request: RunRequest
+    state: str
+    seconds: float
+    task_states: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # the last error a task of the run logged, one line
+    task_seconds: float = 0.0  # time inside the tasks; the rest is Airflow's overhead
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return [t for t, s in self.task_states.items() if s in ("failed", "upstream_failed")]
+
+
+# --- environment -----------------------------------------------------------------------------
+def airflow_home(settings: Settings) -> Path:
+    return (settings.data_dir / "airflow").resolve()
+
+
+def run_log(settings: Settings) -> Path:
+    """Everything Airflow prints while running the DAGs (task logs included)."""
+    return airflow_home(settings) / "logs" / "nir-runs.log"
+
+
+def nir_environment(settings: Settings) -> dict[str, str]:
+    """``NIR_*`` variables that reproduce ``settings`` in another process."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = value.resolve()
+        env[f"NIR_{name.upper()}"] = str(value)
+    return env
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    """The environment of every Airflow process started for the embedded setup."""
+    home = airflow_home(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(nir_environment(settings))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _airflow_bin() -> str:
+    candidate = Path(sys.executable).with_name("airflow")
+    return str(candidate) if candidate.exists() else "airflow"
+
+
+def _airflow_cli(settings: Settings, *args: str) -> None:
+    env = airflow_environment(settings)
+    proc = subprocess.run(
+        [_airflow_bin(), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise AirflowSetupError(
+            f"`airflow {' '.join(args)}` failed (exit {proc.returncode}): "
+            + " | ".join(tail)
+            + f" — AIRFLOW_HOME is {env['AIRFLOW_HOME']}"
+        )
+
+
+def prepare(settings: Settings) -> Path:
+    """Create or migrate the embedded metadata database and set the DuckDB pool."""
+    home = airflow_home(settings)
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    _airflow_cli(settings, "db", "migrate")
+    _airflow_cli(
+        settings, "pools", "set", DUCKDB_POOL, "1", "Tasks that write DuckDB (single writer)"
+    )
+    return home
+
+
+# --- run requests ------------------------------------------------------------------------------
+def monthly_requests(snapshots: Iterable[date]) -> list[RunRequest]:
+    """``nir_monthly`` runs at the logical dates the schedule gives those snapshots.
+
+    No conf: the run derives its snapshot from its logical date, as a scheduled or
+    ``airflow backfill create`` run does.
+    """
+    return [
+        RunRequest("nir_monthly", periods.logical_date_for(s), label=periods.period_of(s))
+        for s in snapshots
+    ]
+
+
+def annual_request(settings: Settings, year: int) -> RunRequest:
+    """A ``nir_annual`` run freezing ``year``, dated on the year's final snapshot."""
+    final = periods.final_snapshot(year, settings.annual_deadline)
+    return RunRequest(
+        "nir_annual", periods.logical_date_for(final), label=str(year), conf={"year": year}
+    )
+
+
+def nightly_request(snapshot: date) -> RunRequest:
+    return RunRequest("nir_nightly", periods.logical_date_for(snapshot), label=str(snapshot))
+
+
+# --- running -------------------------------------------------------------------------------------
+def run(
+    settings: Settings,
+    requests: list[RunRequest],
+    on_event: EventHandler | None = None,
+) -> list[RunOutcome]:
+    """Run ``requests`` in order, each as one ``dags test`` run, in one worker process.
+
+    Call :func:`prepare` first. ``on_event`` receives ``{"event": "run-start" | "task" |
+    "run-end", "index": i, ...}`` while the runs progress. Failed runs do not stop the
+    others (every run handles a full snapshot); check :attr:`RunOutcome.ok`.
+    """
+    if not requests:
+        return []
+    notify = on_event or (lambda _event: None)
+    spec = [
+        {
+            "dag_id": r.dag_id,
+            "logical_date": r.logical_date.isoformat(),
+            "conf": r.conf,
+        }
+        for r in requests
+    ]
+    log_path = run_log(settings)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[int, RunOutcome] = {}
+    errors: dict[int, str] = {}
+    current = -1
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"\n===== nir orchestrate {datetime.now().isoformat()} =====\n")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nir.orchestrate"],
+            env=airflow_environment(settings),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(spec))
+        proc.stdin.close()
+        try:
+            for line in proc.stdout:
+                if not line.startswith(_MARK):
+                    log.write(line)
+                    if m := _ERROR_LINE.match(line.strip()):
+                        errors[current] = f"{m.group(1)}: {m.group(2)}"
+                    if _TASK_START in line:
+                        task_id = line.split(_TASK_START, 1)[1].split()[0]
+                        notify({"event": "task", "index": current, "task_id": task_id})
+                    continue
+                event = json.loads(line[len(_MARK) :])
+                current = event["index"]
+                event["request"] = requests[current]
+                if event["event"] == "run-end":
+                    outcomes[current] = RunOutcome(
+                        requests[current],
+                        event["state"],
+                        event["seconds"],
+                        event["tasks"],
+                        error=errors.get(current) if event["state"] != "success" else None,
+                        task_seconds=event.get("task_seconds", 0.0),
+                    )
+                    event["outcome"] = outcomes[current]
+                notify(event)
+        finally:
+            returncode = proc.wait()
+    missing = [i for i in range(len(requests)) if i not in outcomes]
+    if missing:
+        raise AirflowSetupError(
+            f"the Airflow worker stopped (exit {returncode}) before run "
+            f"{requests[missing[0]].dag_id} {requests[missing[0]].label}: see {log_path}"
+        )
+    return [outcomes[i] for i in range(len(requests))]
+
+
+def backfill(
+    settings: Settings,
+    first: str,
+    last: str,
+    *,
+    reverse: bool = False,
+    on_event: EventHandler | None = None,
+) -> list[RunOutcome]:
+    """Run ``nir_monthly`` for the periods ``first``..``last`` (``YYYY-MM``)."""
+    snapshots = periods.snapshots_for_periods(first, last)
+    if reverse:
+        snapshots.reverse()
+    prepare(settings)
+    return run(settings, monthly_requests(snapshots), on_event)
+
+
+def missing_deliveries(settings: Settings, snapshots: Iterable[date]) -> list[date]:
+    """Snapshots whose delivery is not (completely) in the landing area."""
+    from nir import pipeline
+
+    return [s for s in snapshots if not pipeline.delivery_ready(settings, s)]
+
+
+def demo_requests(
+    settings: Settings, snapshots: list[date], daily: list[date] | None = None
+) -> list[RunRequest]:
+    """``nir_monthly`` for every monthly snapshot, ``nir_annual`` once for the newest year
+    they finalise, then ``nir_nightly`` for the newest daily delivery."""
+    requests = monthly_requests(snapshots)
+    years = periods.years_finalised_by(snapshots, settings.annual_deadline)
+    requests += [annual_request(settings, y) for y in years[-1:]]
+    if daily:
+        requests.append(nightly_request(max(daily)))
+    return requests
+
+
+def published_figures(settings: Settings) -> list[dict[str, Any]]:
+    """National key figures per year from the published database (what analysts see)."""
+    import duckdb
+
+    if not settings.published_db.exists():
+        return []
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        # the file is statistikk.duckdb: catalog and schema are both "statistikk"
+        con.execute("use statistikk.statistikk")
+        rows = con.execute(
+            """
+            select d.aar, d.status, d.snapshot_date, d.deltakere, d.nye_deltakere,
+                   d.avsluttede, r.andel_direkte_overgang
+            from deltakelse_aar d
+            left join resultater_aar r
+              on r.aar = d.aar and r.nivaa = 'land' and r.region = '0000'
+             and r.kjonn = 'alle' and r.landbakgrunn_gruppe = 'alle'
+            where d.nivaa = 'land' and d.region = '0000' and d.kjonn = 'alle'
+              and d.aldersgruppe = 'alle'
+            order by d.aar
+            """
+        ).fetchall()
+        cols = [c[0] for c in con.description]
+    finally:
+        con.close()
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+# --- the worker process ------------------------------------------------------------------
+def _emit(event: Event) -> None:
+    print(_MARK + json.dumps(event, default=str), flush=True)
+
+
+def _state(state: Any) -> str:
+    return str(getattr(state, "value", state) or "none")
+
+
+def _embedded_profile(dag: Any) -> Any:
+    """Fail fast on the embedded setup: a demo or backfill should show an error, not wait.
+
+    The deployed DAGs retry transient failures with backoff over minutes and let the
+    delivery sensor wait for days. Runs here are interactive and their deliveries are
+    already on disk (the CLI checks before it starts), so: no retries, and a sensor gives up
+    after 20 seconds.
+    """
+    from airflow.sdk import BaseSensorOperator
+
+    for task in dag.tasks:
+        task.retries = 0
+        if isinstance(task, BaseSensorOperator):
+            task.poke_interval = 5.0
+            task.timeout = 20.0
+    return dag
+
+
+def _worker(spec: list[dict[str, Any]]) -> int:
+    """Inside the Airflow environment: ``DAG.test()`` each requested run, report as we go."""
+    from airflow.utils.cli import get_bagged_dag
+    from airflow.utils.session import create_session
+
+    dags: dict[str, Any] = {}
+    for index, item in enumerate(spec):
+        _emit({"event": "run-start", "index": index})
+        started = time.monotonic()
+        dag_id = item["dag_id"]
+        if dag_id not in dags:
+            dags[dag_id] = _embedded_profile(get_bagged_dag(bundle_names=None, dag_id=dag_id))
+        dag_run = dags[dag_id].test(
+            logical_date=datetime.fromisoformat(item["logical_date"]), run_conf=item["conf"]
+        )
+        with create_session() as session:
+            tis = dag_run.get_task_instances(session=session)
+            tasks = {ti.task_id: _state(ti.state) for ti in tis}
+            busy = sum(ti.duration or 0.0 for ti in tis)
+        state = _state(dag_run.state)
+        if not tasks:  # e.g. a logical date before the DAG's start_date: nothing ran
+            state = "no-tasks"
+        _emit(
+            {
+                "event": "run-end",
+                "index": index,
+                "state": state,
+                "seconds": round(time.monotonic() - started, 2),
+                "task_seconds": round(busy, 2),
+                "tasks": tasks,
+            }
+        )
+    return 0
+
+
+def outcome_summary(outcomes: list[RunOutcome]) -> dict[str, Any]:
+    """A JSON-friendly summary (used in tests and logs)."""
+    return {
+        "runs": [
+            {**asdict(o.request), "state": o.state, "seconds": o.seconds, "tasks": o.task_states}
+            for o in outcomes
+        ]
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(json.loads(sys.stdin.read())))
