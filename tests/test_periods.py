@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,31 @@ def test_manual_annual_run_without_param_freezes_the_newest_finalisable_year() -
 
     assert run_on(utc(2024, 3, 1, 6)) == [2023]
     assert run_on(utc(2024, 2, 20)) == [2022]  # 2023 is not final yet
+
+
+# --- the `nir backfill` command: periods -> snapshots, checked before Airflow starts ----------
+def test_backfill_command_names_the_missing_deliveries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from nir.cli import app
+
+    monkeypatch.setenv("NIR_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["backfill", "--from", "2023-12", "--to", "2024-01"])
+    assert result.exit_code == 2
+    assert "no complete delivery for 2024-01-01, 2024-02-01" in " ".join(result.output.split())
+    assert not (tmp_path / "airflow").exists()  # refused before Airflow was set up
+
+
+def test_backfill_command_rejects_a_malformed_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from nir.cli import app
+
+    monkeypatch.setenv("NIR_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["backfill", "--from", "2024-13", "--to", "2024-12"])
+    assert result.exit_code == 2
+    assert "YYYY-MM" in result.output
