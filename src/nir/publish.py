@@ -417,13 +417,21 @@ def _build_tables(con: duckdb.DuckDBPyConnection, passed: list[date]) -> None:
 
 
 def _build_revisjoner(con: duckdb.DuckDBPyConnection) -> None:
+    """Each key figure's first preliminary value against its final (or newest) value.
+
+    The first preliminary value of year Y is the one published from the first snapshot taken
+    after Y ended (IMDi's January extract); figures published while Y was still running are
+    partial-year counts, not preliminary figures for Y, so a year appears here once it has
+    ended.
+    """
     first, final = [], []
     for table, maal, where in KEY_FIGURES:
         first.append(
             f"""select aar, nivaa, region, '{maal}' as maal, {_q(maal)}::double as verdi,
                        snapshot_date
                 from wh.publisering.{table}
-                where {where} and snapshot_date in (select snapshot_date from passed)"""
+                where {where} and snapshot_date in (select snapshot_date from passed)
+                  and snapshot_date >= make_date(aar + 1, 1, 1)"""
         )
         final.append(
             f"""select aar, nivaa, region, region_navn, '{maal}' as maal,
@@ -444,7 +452,7 @@ def _build_revisjoner(con: duckdb.DuckDBPyConnection) -> None:
                e.snapshot_date, e.status,
                ((f.snapshot_date is not null and f.verdi is null) or e.verdi is null) as prikket
         from endelig e
-        left join forste f
+        join forste f
           on f.aar = e.aar and f.nivaa = e.nivaa and f.region = e.region and f.maal = e.maal
         order by e.aar, e.nivaa, e.region, e.maal
         """
