@@ -39,6 +39,7 @@ def test_gate_passes_on_clean_snapshot_and_keeps_results(settings):
     assert labels["share spells with error finding"]["observed"] == pytest.approx(0.05)
     assert (out / "docs" / "completeness" / "index.html").is_file()
     assert (out / "docs" / "publication_before_suppression" / "index.html").is_file()
+    assert "completeness" in (out / "docs" / "completeness" / "results.html").read_text()
 
 
 def test_gate_blocks_on_ikke_registrert_share(settings):

@@ -307,7 +307,7 @@ def demo(
         )
     console.print(table)
     # Data Docs of the newest monthly snapshot (contract, completeness, publication suites)
-    docs = sorted((cfg.gx_dir / monthly[-1].isoformat()).glob("docs/*/index.html"))
+    docs = sorted((cfg.gx_dir / monthly[-1].isoformat()).glob("docs/*/results.html"))
     console.print(f"published database: {cfg.published_db}")
     console.print("Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"))
     console.print(f"control lists:      {cfg.kontroll_dir}")

@@ -207,12 +207,47 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     summary = SuiteResult(suite, snapshot, run_at.isoformat(timespec="seconds"), outcomes)
     try:
         context.build_data_docs(site_names=[f"nir_{suite}"])
-        summary.docs_path = docs_dir / "index.html"
+        summary.docs_path = _results_page(docs_dir, summary)
     except Exception as exc:  # Data Docs are a view; never fail a gate because of them
         logging.getLogger(__name__).warning("data docs for %s not built: %s", suite, exc)
     doc = summary.to_dict() | {"gx_results": raw_results}
     summary.json_path = _write_json(out_dir / f"{suite}.json", doc)
     return summary
+
+
+def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
+    """A self-contained page linking the suite's GX validation pages, with every outcome.
+
+    GX's own ``index.html`` renders its table with scripts from a CDN, so offline it is blank;
+    the validation pages it writes read fine without them.
+    """
+    from html import escape
+
+    pages = sorted(docs_dir.glob("validations/**/*.html"))
+    links = "".join(
+        f'<li><a href="{escape(str(p.relative_to(docs_dir)))}">{escape(p.stem)}</a></li>'
+        for p in pages
+    )
+    rows = "".join(
+        f"<tr><td>{'ok' if o.success else 'FAILED'}</td><td>{escape(o.severity)}</td>"
+        f"<td>{escape(o.asset)}</td><td>{escape(o.label)}</td>"
+        f"<td>{escape(str(o.observed))[:80]}</td><td>{escape(o.limit)}</td></tr>"
+        for o in summary.outcomes
+    )
+    verdict = "passed" if summary.passed else "FAILED"
+    page = docs_dir / "results.html"
+    page.write_text(
+        "<!doctype html><meta charset='utf-8'>"
+        f"<title>{escape(summary.suite)} {escape(summary.snapshot)}</title>"
+        "<style>body{font-family:sans-serif;margin:2rem}td,th{border:1px solid #bbb;"
+        "padding:.2rem .5rem}table{border-collapse:collapse}</style>"
+        f"<h1>Suite {escape(summary.suite)}, snapshot {escape(summary.snapshot)}: {verdict}</h1>"
+        f"<p>Run {escape(summary.run_at)}. GX validation pages:</p><ul>{links}</ul>"
+        "<table><tr><th>result</th><th>severity</th><th>asset</th><th>expectation</th>"
+        f"<th>observed</th><th>limit</th></tr>{rows}</table>",
+        "utf-8",
+    )
+    return page
 
 
 def _describer(check: Check) -> Any:
