@@ -15,10 +15,11 @@ def test_embedded_defaults_put_everything_under_data(monkeypatch):
     for var in ("NIR_CONFIG", "NIR_DATA_DIR", "NIR_WAREHOUSE_PATH", "NIR_LANDING_DIR"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings()
-    assert s.data_dir == Path("data")
-    assert s.warehouse == Path("data/warehouse/warehouse.duckdb")
-    assert s.landing == Path("data/landing")
-    assert s.published_db == Path("data/published/statistikk.duckdb")
+    data = Path.cwd() / "data"  # made absolute: subprocesses run in other folders
+    assert s.data_dir == data
+    assert s.warehouse == data / "warehouse" / "warehouse.duckdb"
+    assert s.landing == data / "landing"
+    assert s.published_db == data / "published" / "statistikk.duckdb"
     assert s.suppression_threshold == 3 and s.min_share_denominator == 5
     assert s.gate_max_ikke_registrert_share == 0.05 and s.gate_max_error_spell_share == 0.10
 

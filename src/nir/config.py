@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     @field_validator("data_dir", "landing_dir", "warehouse_path", "pseudonym_key_file")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
-        return v.expanduser() if v is not None else None
+        # absolute from the start: dbt, Airflow tasks and subprocesses run in other folders
+        return v.expanduser().absolute() if v is not None else None
 
     @classmethod
     def settings_customise_sources(

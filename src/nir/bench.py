@@ -1,0 +1,641 @@
+"""`nir bench`: national-scale runs, cost per snapshot, and the distance to DuckDB's floor.
+
+Everything is written under ``<data_dir>/bench/``:
+
+- ``<scale>/landing/``: the synthetic history of a scale, generated once and reused while
+  ``<scale>/generated.json`` matches the parameters asked for;
+- ``runs/``: the data dirs of the measured runs (deleted and recreated for every repetition);
+- ``results-<timestamp>.json`` and ``latest.json``: the figures, rewritten after every phase
+  so that an interrupted run still leaves what it measured.
+
+Every step runs as a child process (``nir load``, ``nir build``, ``nir gate``, the floors, the
+Airflow run) and is timed from outside; its peak memory is the child's ``ru_maxrss`` from
+``os.wait4``, which on Linux is the largest RSS of the child and of every descendant it
+waited for (dbt, the Airflow worker). Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from nir.config import PROJECT_ROOT, Settings
+
+BENCH_KEY = "nir-bench-pseudonym-key-not-secret-0001"  # synthetic data only
+FLOOR_SQL = PROJECT_ROOT / "benchmarks" / "floor.sql"
+GATE_FLOOR_SQL = PROJECT_ROOT / "benchmarks" / "gate_floor.sql"
+TABLES = ("personer", "deltakelser", "vedtak", "tiltak")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One synthetic history: ``persons`` over reference periods ``start``..``end``."""
+
+    name: str
+    persons: int
+    start: str
+    end: str
+    seed: int = 1
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "persons": self.persons,
+            "start": self.start,
+            "end": self.end,
+            "seed": self.seed,
+            "daily": 0,
+        }
+
+
+NATIONAL = Scale("national", 80_000, "2021-01", "2024-12")
+# Ten times the persons; only the last three snapshots are written (each snapshot holds the
+# whole history up to its date, so the last one is as large as in a 48-month run).
+TENFOLD = Scale("tenfold", 800_000, "2024-10", "2024-12")
+QUICK = Scale("quick", 2_000, "2024-01", "2024-03")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a figure is held against: ``ratio`` (to its floor), ``seconds`` or ``bytes``."""
+
+    kind: str
+    limit: float
+    text: str
+    binding: bool = True  # False: shown for reference only (e.g. the build at national scale)
+
+    def met(self, m: Measurement) -> bool | None:
+        if not self.binding:
+            return None
+        value = {"ratio": m.ratio, "seconds": m.median, "bytes": m.peak_rss}[self.kind]
+        return None if value is None else value <= self.limit
+
+
+@dataclass
+class Measurement:
+    name: str
+    scale: str
+    seconds: list[float]
+    peak_rss: int | None = None  # bytes, the largest over the repetitions
+    floor_name: str | None = None
+    floor_seconds: list[float] = field(default_factory=list)
+    floor_peak_rss: int | None = None
+    target: str | None = None
+    target_met: bool | None = None
+    note: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def floor_median(self) -> float | None:
+        return statistics.median(self.floor_seconds) if self.floor_seconds else None
+
+    @property
+    def ratio(self) -> float | None:
+        f = self.floor_median
+        return self.median / f if f else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(median=self.median, floor_median=self.floor_median, ratio=self.ratio)
+        return d
+
+
+# --- child processes --------------------------------------------------------------------------
+def run_child(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, int]:
+    """Run ``cmd``; return (wall seconds, peak RSS in bytes of it and its descendants)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n")
+        out.flush()
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): see {log}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _nir(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nir", *args]
+
+
+def _helper(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nir.bench", *args]
+
+
+# --- the floors, run inside a helper process (``python -m nir.bench <floor> ...``) ---------------
+def load_floor(db: Path, delivery: Path) -> None:
+    """Bare DuckDB: CREATE TABLE AS SELECT * FROM read_csv(...) of the four files."""
+    import duckdb
+
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    try:
+        for table in TABLES:
+            path = str(delivery / f"{table}.csv").replace("'", "''")
+            con.execute(
+                f"create table {table} as select * from read_csv('{path}', delim=';', "
+                "header=true, dateformat='%d.%m.%Y', timestampformat='%d.%m.%Y %H:%M:%S', "
+                "decimal_separator=',')"
+            )
+    finally:
+        con.close()
+
+
+def _run_script(con: Any, script: Path, snapshot: str) -> Any:
+    con.execute(f"set variable snapshot = date '{date.fromisoformat(snapshot).isoformat()}'")
+    result = None
+    for statement in _statements(script.read_text("utf-8")):
+        result = con.execute(statement)
+    return result
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a script on ``;`` at line ends (the floor scripts keep one statement per block)."""
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";").strip()]
+
+
+def build_floor(warehouse: Path, snapshot: str) -> None:
+    """The hand-written SQL floor of the dbt build: raw tables -> published tables, in memory."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach '{warehouse}' as warehouse (read_only)")
+        _run_script(con, FLOOR_SQL, snapshot)
+    finally:
+        con.close()
+
+
+def gate_floor(warehouse: Path, snapshot: str, settings: Settings) -> list[tuple[Any, ...]]:
+    """The completeness gate's checks as one DuckDB query."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        con.execute(f"set variable grace_months = {int(settings.registration_grace_months)}")
+        con.execute(f"set variable max_ir = {float(settings.gate_max_ikke_registrert_share)}")
+        con.execute(f"set variable max_err = {float(settings.gate_max_error_spell_share)}")
+        return _run_script(con, GATE_FLOOR_SQL, snapshot).fetchall()
+    finally:
+        con.close()
+
+
+def seed_only(snapshot: str) -> None:
+    """Load dbt's seeds into a fresh warehouse (not measured: a monthly run finds them)."""
+    from nir.config import load_settings
+    from nir.transform import seed
+
+    seed(load_settings(), date.fromisoformat(snapshot))
+
+
+def e2e_run(snapshot: str) -> None:
+    """One ``nir_monthly`` run through Airflow (``nir.orchestrate``); Airflow is prepared."""
+    from nir import orchestrate
+    from nir.config import load_settings
+
+    settings = load_settings()
+    outcome = orchestrate.run(
+        settings, orchestrate.monthly_requests([date.fromisoformat(snapshot)])
+    )
+    if not outcome[0].ok:
+        raise BenchError(f"nir_monthly {snapshot}: {outcome[0].state} {outcome[0].error}")
+    print(json.dumps({"seconds": outcome[0].seconds, "task_seconds": outcome[0].task_seconds}))
+
+
+def airflow_prepare() -> None:
+    from nir import orchestrate
+    from nir.config import load_settings
+
+    orchestrate.prepare(load_settings())
+
+
+# --- generating (cached) -----------------------------------------------------------------------
+def ensure_history(bench_dir: Path, scale: Scale, on_progress: Callable[[str], None]) -> list[date]:
+    """The scale's monthly snapshots, generated unless ``generated.json`` matches."""
+    from nir.contract import delivery_complete
+    from nir.generate import generate
+
+    root = bench_dir / scale.name
+    meta_path = root / "generated.json"
+    landing = root / "landing"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text("utf-8"))
+        if {k: meta.get(k) for k in scale.params()} == scale.params() and all(
+            delivery_complete(landing / s) for s in meta.get("snapshots", [])
+        ):
+            return [date.fromisoformat(s) for s in meta["snapshots"]]
+    shutil.rmtree(root, ignore_errors=True)
+    on_progress(f"generating {scale.name}: {scale.persons} persons {scale.start}..{scale.end}")
+    started = time.monotonic()
+    written = generate(
+        landing,
+        **scale.params(),
+        on_delivery=lambda p, i, n: on_progress(f"generating {scale.name}: {i}/{n} {p.name}"),
+    )
+    meta = {
+        **scale.params(),
+        "snapshots": [p.name for p in written],
+        "seconds": round(time.monotonic() - started, 1),
+        "bytes": sum(f.stat().st_size for f in landing.rglob("*") if f.is_file()),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
+    return [date.fromisoformat(p.name) for p in written]
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+@dataclass
+class Bench:
+    settings: Settings
+    repeat: int = 3
+    quick: bool = False
+    on_progress: Callable[[str], None] = lambda _m: None
+    measurements: list[Measurement] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # load + build medians of a snapshot in an empty warehouse, from the steps phase
+    fresh_cost: dict[str, float] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def bench_dir(self) -> Path:
+        return self.settings.data_dir / "bench"
+
+    @property
+    def log(self) -> Path:
+        return self.bench_dir / "bench.log"
+
+    def env(self, data_dir: Path, landing: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NIR_")}
+        if "NIR_CONFIG" in os.environ:
+            env["NIR_CONFIG"] = os.environ["NIR_CONFIG"]
+        env.update(
+            NIR_DATA_DIR=str(data_dir.resolve()),
+            NIR_LANDING_DIR=str(landing.resolve()),
+            NIR_PSEUDONYM_KEY=BENCH_KEY,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def fresh_dir(self, name: str) -> Path:
+        path = self.bench_dir / "runs" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def child(self, label: str, cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+        self.on_progress(label)
+        return run_child(cmd, env, self.log)
+
+    # --- phases ---------------------------------------------------------------------------
+    def steps(self, scale: Scale, snapshots: list[date]) -> None:
+        """Load, build and gate of the scale's newest snapshot, each against its floor."""
+        snap = snapshots[-1]
+        s = snap.isoformat()
+        landing = self.bench_dir / scale.name / "landing"
+        delivery = landing / s
+        runs: dict[str, list[tuple[float, int]]] = {}
+        for r in range(self.repeat):
+            tag = f"{scale.name} {s} rep {r + 1}/{self.repeat}"
+            data = self.fresh_dir(f"{scale.name}-steps")
+            env = self.env(data, landing)
+            warehouse = data / "warehouse" / "warehouse.duckdb"
+            runs.setdefault("load", []).append(
+                self.child(f"{tag}: nir load", _nir("load", str(delivery)), env)
+            )
+            runs.setdefault("load_floor", []).append(
+                self.child(
+                    f"{tag}: load floor (read_csv)",
+                    _helper("load-floor", str(data / "floor.duckdb"), str(delivery)),
+                    env,
+                )
+            )
+            (data / "floor.duckdb").unlink(missing_ok=True)
+            self.child(f"{tag}: dbt seed (not measured)", _helper("seed", s), env)
+            runs.setdefault("build", []).append(
+                self.child(f"{tag}: nir build", _nir("build", "--snapshot", s), env)
+            )
+            runs.setdefault("build_floor", []).append(
+                self.child(
+                    f"{tag}: build floor (floor.sql)",
+                    _helper("build-floor", str(warehouse), s),
+                    env,
+                )
+            )
+            runs.setdefault("gate", []).append(self.child(f"{tag}: nir gate", _nir("gate", s), env))
+            runs.setdefault("gate_floor", []).append(
+                self.child(
+                    f"{tag}: gate floor (gate_floor.sql)",
+                    _helper("gate-floor", str(warehouse), s),
+                    env,
+                )
+            )
+        build_target = (
+            Target("ratio", 3.0, "≤ 3× floor (at ten-times scale)")
+            if scale.name == TENFOLD.name
+            else Target("ratio", 3.0, "(≤ 3× floor at ten-times scale)", binding=False)
+        )
+        self.fresh_cost[f"{scale.name} {s}"] = statistics.median(
+            t for t, _ in runs["load"]
+        ) + statistics.median(t for t, _ in runs["build"])
+        for step, floor, target in (
+            ("load", "bare read_csv CTAS", Target("ratio", 2.0, "≤ 2× floor")),
+            ("build", "benchmarks/floor.sql", build_target),
+            ("gate", "benchmarks/gate_floor.sql", Target("ratio", 3.0, "≤ 3× floor")),
+        ):
+            self.add(
+                Measurement(
+                    name=f"{step} {s}",
+                    scale=scale.name,
+                    seconds=[t for t, _ in runs[step]],
+                    peak_rss=max(m for _, m in runs[step]),
+                    floor_name=floor,
+                    floor_seconds=[t for t, _ in runs[f"{step}_floor"]],
+                    floor_peak_rss=max(m for _, m in runs[f"{step}_floor"]),
+                ),
+                target,
+            )
+
+    def e2e(self, scale: Scale, snapshots: list[date], *, previous: bool = True) -> None:
+        """The whole ``nir_monthly`` DAG through Airflow for the newest snapshot."""
+        s = snapshots[-1].isoformat()
+        landing = self.bench_dir / scale.name / "landing"
+        # the run finds last month's snapshot loaded and built, as a monthly run does
+        base = self.fresh_dir(f"{scale.name}-e2e-base")
+        env = self.env(base, landing)
+        if previous and len(snapshots) > 1:
+            prev = snapshots[-2].isoformat()
+            tag = f"{scale.name} previous month {prev} (not measured)"
+            self.child(f"{tag}: load", _nir("load", str(landing / prev)), env)
+            self.child(f"{tag}: build", _nir("build", "--snapshot", prev), env)
+        self.child(
+            f"{scale.name}: airflow db migrate (not measured)", _helper("airflow-prepare"), env
+        )
+        times, rss, inside = [], [], []
+        for r in range(self.repeat):
+            tag = f"{scale.name} {s} rep {r + 1}/{self.repeat}"
+            data = self.bench_dir / "runs" / f"{scale.name}-e2e"
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.copytree(base, data)
+            env = self.env(data, landing)
+            t, m = self.child(f"{tag}: nir_monthly through Airflow", _helper("e2e", s), env)
+            times.append(t)
+            rss.append(m)
+            inside.append(_last_json(self.log).get("seconds"))
+        limit = 300.0 if scale.name == TENFOLD.name else 60.0
+        self.add(
+            Measurement(
+                name=f"monthly run {s} (Airflow)",
+                scale=scale.name,
+                seconds=times,
+                peak_rss=max(rss),
+                note=f"DAG run alone (DAG.test) {inside}; the rest is worker start-up",
+            ),
+            Target("seconds", limit, f"< {limit:.0f} s"),
+        )
+
+    def backfill(self, scale: Scale, snapshots: list[date], months: list[int]) -> None:
+        """Load + build every snapshot in order into one warehouse; time ``months`` (1-based)."""
+        landing = self.bench_dir / scale.name / "landing"
+        costs: dict[int, tuple[float, int]] = {}
+        data = self.fresh_dir(f"{scale.name}-backfill")
+        env = self.env(data, landing)
+        last = max(months)
+        for k, snap in enumerate(snapshots[:last], start=1):
+            s = snap.isoformat()
+            tag = f"backfill {scale.name} month {k}/{last} ({s})"
+            t1, m1 = self.child(f"{tag}: load", _nir("load", str(landing / s)), env)
+            if k == 1:  # the seeds are loaded once, before the first build
+                self.child(f"{tag}: dbt seed (not measured)", _helper("seed", s), env)
+            t2, m2 = self.child(f"{tag}: build", _nir("build", "--snapshot", s), env)
+            if k in months:
+                costs[k] = (t1 + t2, max(m1, m2))
+        first = costs[months[0]][0]
+        for k in months:
+            m = Measurement(
+                name=f"backfill month {k} load+build ({snapshots[k - 1]})",
+                scale=scale.name,
+                seconds=[costs[k][0]],
+                peak_rss=costs[k][1],
+                floor_name=f"month {months[0]}",
+                floor_seconds=[first],
+                note="one backfill; each month is measured once",
+            )
+            self.add(
+                m, Target("ratio", 1.2, f"≤ 1.2× month {months[0]}") if k != months[0] else None
+            )
+        # The snapshots grow (month 48 holds 2.5x the rows of month 1 at national scale), so
+        # also compare the last month with the same snapshot loaded into an empty warehouse:
+        # that ratio is what the stored history adds.
+        s = snapshots[last - 1].isoformat()
+        if f"{scale.name} {s}" in self.fresh_cost:
+            m = Measurement(
+                name=f"backfill month {last} vs empty warehouse ({s})",
+                scale=scale.name,
+                seconds=[costs[last][0]],
+                peak_rss=costs[last][1],
+                floor_name="same snapshot, empty warehouse (load+build medians)",
+                floor_seconds=[self.fresh_cost[f"{scale.name} {s}"]],
+                note="what the stored history adds to a month's load+build",
+            )
+            self.add(m, Target("ratio", 1.2, "≤ 1.2× empty warehouse"))
+
+    # --- results ---------------------------------------------------------------------------
+    def add(self, m: Measurement, target: Target | None) -> None:
+        if target is not None:
+            m.target, m.target_met = target.text, target.met(m)
+        self.measurements.append(m)
+        self.write()
+
+    def memory_target(self) -> Target:
+        return Target("bytes", 2 * 1024**3, "< 2 GB (national)")
+
+    def write(self) -> Path:
+        doc = {
+            "started": self.started.isoformat(timespec="seconds"),
+            "written": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": self.quick,
+            "repeat": self.repeat,
+            "machine": machine(),
+            "scales": {
+                p.name: json.loads((p / "generated.json").read_text("utf-8"))
+                for p in sorted(self.bench_dir.glob("*/"))
+                if (p / "generated.json").exists()
+            },
+            "peak_rss_target_bytes": 2 * 1024**3,
+            "phase_seconds": self.phase_seconds,
+            "errors": self.errors,
+            "measurements": [m.to_dict() for m in self.measurements],
+        }
+        stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
+        path = self.bench_dir / f"results-{stamp}.json"
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+        path.write_text(text, "utf-8")
+        (self.bench_dir / "latest.json").write_text(text, "utf-8")
+        return path
+
+    def run(self) -> Path:
+        self.bench_dir.mkdir(parents=True, exist_ok=True)
+        self.log.write_text(f"nir bench {self.started.isoformat()}\n", "utf-8")
+        if self.quick:
+            snaps = ensure_history(self.bench_dir, QUICK, self.on_progress)
+            phases: list[tuple[str, Callable[[], None]]] = [
+                ("steps", lambda: self.steps(QUICK, snaps)),
+                ("monthly run", lambda: self.e2e(QUICK, snaps, previous=False)),
+                ("backfill", lambda: self.backfill(QUICK, snaps, [1, 2])),
+            ]
+        else:
+            snaps = ensure_history(self.bench_dir, NATIONAL, self.on_progress)
+            big = ensure_history(self.bench_dir, TENFOLD, self.on_progress)
+            phases = [
+                ("national steps", lambda: self.steps(NATIONAL, snaps)),
+                ("tenfold steps", lambda: self.steps(TENFOLD, big)),
+                ("national monthly run", lambda: self.e2e(NATIONAL, snaps)),
+                ("backfill", lambda: self.backfill(NATIONAL, snaps, [1, 12, 48])),
+                ("tenfold monthly run", lambda: self.e2e(TENFOLD, big)),
+            ]
+        for name, phase in phases:
+            started = time.monotonic()
+            try:
+                phase()
+            except BenchError as exc:  # keep what the other phases measure
+                self.errors.append(f"{name}: {exc}")
+                self.on_progress(f"{name} FAILED: {exc}")
+            self.phase_seconds[name] = round(time.monotonic() - started, 1)
+            self.write()
+        return self.write()
+
+
+def _last_json(log: Path) -> dict[str, Any]:
+    for line in reversed(log.read_text("utf-8").splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return {}
+    return {}
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    load = os.getloadavg()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_bytes": mem,
+        "loadavg_at_end": [round(x, 2) for x in load],
+        "python": sys.version.split()[0],
+    }
+
+
+def render(measurements: list[Measurement]) -> Any:
+    """A rich table: medians, floors, ratios and targets."""
+    from rich.table import Table
+
+    table = Table(title="nir bench (medians)")
+    for col in ("scale", "measurement", "n", "median s", "floor", "floor s", "ratio", "peak RSS",
+                "target", "met"):  # fmt: skip
+        table.add_column(
+            col, justify="right" if col.endswith(("s", "ratio", "n", "RSS")) else "left"
+        )
+    for m in measurements:
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[m.target_met]
+        table.add_row(
+            m.scale,
+            m.name,
+            str(len(m.seconds)),
+            f"{m.median:.2f}",
+            m.floor_name or "",
+            "" if m.floor_median is None else f"{m.floor_median:.2f}",
+            "" if m.ratio is None else f"{m.ratio:.2f}×",
+            "" if m.peak_rss is None else f"{m.peak_rss / 1024**2:.0f} MB",
+            m.target or "",
+            met,
+        )
+    return table
+
+
+def memory_summary(measurements: list[Measurement]) -> tuple[int, bool]:
+    """Largest peak RSS of any national-scale step, and whether it is under 2 GB."""
+    peak = max((m.peak_rss or 0 for m in measurements if m.scale == NATIONAL.name), default=0)
+    return peak, peak < 2 * 1024**3
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The measurements of a results JSON as a Markdown table (for docs/performance.md)."""
+    mb = 1024**2
+    lines = [
+        "| scale | measurement | n | median s (runs) | floor | floor s | ratio | peak RSS "
+        "| target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in doc["measurements"]:
+        ratio = "" if m["ratio"] is None else f"{m['ratio']:.2f}×"
+        floor_s = "" if m["floor_median"] is None else f"{m['floor_median']:.2f}"
+        met = {True: "yes", False: "**no**", None: ""}[m["target_met"]]
+        runs = ", ".join(f"{x:.1f}" for x in m["seconds"])
+        rss = f"{m['peak_rss'] / mb:.0f} MB"
+        if m["floor_peak_rss"]:
+            rss += f" (floor {m['floor_peak_rss'] / mb:.0f} MB)"
+        lines.append(
+            f"| {m['scale']} | {m['name']} | {len(m['seconds'])} | {m['median']:.1f} ({runs}) "
+            f"| {m['floor_name'] or ''} | {floor_s} | {ratio} | {rss} | {m['target'] or ''} "
+            f"| {met} |"
+        )
+    return "\n".join(lines)
+
+
+def _main(argv: list[str]) -> int:
+    from nir.config import load_settings
+
+    what, *args = argv
+    if what == "load-floor":
+        load_floor(Path(args[0]), Path(args[1]))
+    elif what == "build-floor":
+        build_floor(Path(args[0]), args[1])
+    elif what == "gate-floor":
+        rows = gate_floor(Path(args[0]), args[1], load_settings())
+        failed = [f"{r[0]} {r[1]} ({r[5]})" for r in rows if not r[4]]
+        print(f"gate floor: {len(rows)} checks, {len(failed)} failed: {failed[:5]}")
+    elif what == "seed":
+        seed_only(args[0])
+    elif what == "airflow-prepare":
+        airflow_prepare()
+    elif what == "e2e":
+        e2e_run(args[0])
+    elif what == "markdown":
+        print(markdown(json.loads(Path(args[0]).read_text("utf-8"))))
+    else:
+        raise SystemExit(f"unknown helper {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""`nir bench`: the measurements are produced and written; how fast anything is is not tested."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nir import bench
+from nir.bench import Measurement, Scale, Target, _statements, ensure_history, run_child
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIR_")}
+    env["NIR_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def test_floor_scripts_split_into_statements() -> None:
+    floor = _statements(bench.FLOOR_SQL.read_text("utf-8"))
+    created = [s.split()[4] for s in floor]  # create or replace table|view <name>
+    for table in (
+        "fct_deltakelse_aar",
+        "fct_resultater_aar",
+        "fct_tiltak_aar",
+        "fct_deltakelse_maaned",
+        "fct_registreringskvalitet",
+        "kontrolliste",
+    ):
+        assert table in created
+    # one snapshot, from the variable: no compiled-in date, no Jinja left
+    assert all("getvariable('snapshot')" in s for s in floor if s.split()[4].startswith("stg_"))
+    assert not any("'2025-01-01'" in s or "{{" in s for s in floor)
+    gate = _statements(bench.GATE_FLOOR_SQL.read_text("utf-8"))
+    assert len(gate) == 1 and gate[0].startswith("with programmer as")
+
+
+def test_ratio_and_targets() -> None:
+    m = Measurement("build", "national", [3.0, 9.0, 6.0], floor_seconds=[2.0, 1.0, 3.0])
+    assert m.median == 6.0 and m.floor_median == 2.0 and m.ratio == 3.0
+    assert Target("ratio", 3.0, "≤ 3×").met(m) is True
+    assert Target("ratio", 2.0, "≤ 2×").met(m) is False
+    assert Target("seconds", 5.0, "< 5 s").met(m) is False
+    no_floor = Measurement("e2e", "national", [1.0])
+    assert no_floor.ratio is None and Target("ratio", 2.0, "").met(no_floor) is None
+
+
+def test_run_child_reports_peak_memory_of_the_child(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-c",
+        "b = bytearray(300 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])",
+    ]
+    seconds, peak = run_child(cmd, dict(os.environ), tmp_path / "log")
+    assert seconds > 0
+    assert peak >= 300 * 1024 * 1024
+
+
+def test_run_child_raises_on_failure(tmp_path: Path) -> None:
+    with pytest.raises(bench.BenchError, match="exit 3"):
+        run_child([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), tmp_path / "l")
+
+
+def test_history_is_generated_once_and_regenerated_when_parameters_change(
+    tmp_path: Path,
+) -> None:
+    scale = Scale("tiny", 40, "2024-01", "2024-02")
+    first = ensure_history(tmp_path, scale, lambda _m: None)
+    assert [d.isoformat() for d in first] == ["2024-02-01", "2024-03-01"]
+    meta = tmp_path / "tiny" / "generated.json"
+    stamp = meta.stat().st_mtime_ns
+    assert ensure_history(tmp_path, scale, lambda _m: None) == first
+    assert meta.stat().st_mtime_ns == stamp  # reused, not regenerated
+    bigger = Scale("tiny", 50, "2024-01", "2024-02")
+    ensure_history(tmp_path, bigger, lambda _m: None)
+    assert json.loads(meta.read_text())["persons"] == 50
+
+
+@pytest.mark.integration
+def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nir", "bench", "--quick"],
+        env=_env(tmp_path),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "bench"
+    latest = json.loads((out / "latest.json").read_text())
+    results = list(out.glob("results-*.json"))
+    assert len(results) == 1 and json.loads(results[0].read_text()) == latest
+    assert latest["errors"] == [] and latest["quick"] is True
+    assert json.loads((out / "quick" / "generated.json").read_text())["persons"] == 2000
+
+    by_name = {re.sub(r" \(?\d{4}-\d\d-\d\d\)?", "", m["name"]): m for m in latest["measurements"]}
+    assert set(by_name) == {
+        "load",
+        "build",
+        "gate",
+        "monthly run (Airflow)",
+        "backfill month 1 load+build",
+        "backfill month 2 load+build",
+    }
+    for m in latest["measurements"]:
+        assert m["seconds"] and all(s > 0 for s in m["seconds"])
+        assert m["peak_rss"] > 0
+    for step in ("load", "build", "gate"):
+        m = by_name[step]
+        assert m["floor_seconds"] and m["ratio"] > 0 and m["floor_peak_rss"] > 0
+        assert m["target"]
+    assert by_name["load"]["target_met"] in (True, False)
+    assert by_name["build"]["target_met"] is None  # the build target holds at ten-times scale
+    assert by_name["monthly run (Airflow)"]["target"] == "< 60 s"
+    assert by_name["backfill month 2 load+build"]["target"] == "≤ 1.2× month 1"
+    assert "nir bench (medians)" in proc.stdout
+
+
+def test_backfill_compares_months_and_the_same_snapshot_in_an_empty_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from nir.config import load_settings
+
+    runner = bench.Bench(load_settings(data_dir=tmp_path), repeat=1)
+    runner.fresh_cost["tiny 2024-04-01"] = 10.0
+    calls: list[str] = []
+
+    def fake_child(label: str, cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+        calls.append(label)
+        month = int(label.split("month ")[1].split("/")[0])
+        return (float(month), 1024) if label.endswith(("load", "build")) else (0.0, 0)
+
+    monkeypatch.setattr(runner, "child", fake_child)
+    snaps = [date(2024, m, 1) for m in (2, 3, 4)]
+    runner.backfill(Scale("tiny", 10, "2024-01", "2024-03"), snaps, [1, 3])
+    by_name = {m.name: m for m in runner.measurements}
+    # every month is loaded and built in order, the seeds once before the first build
+    assert [c.split(": ")[1] for c in calls] == [
+        "load", "dbt seed (not measured)", "build", "load", "build", "load", "build"
+    ]  # fmt: skip
+    month3 = by_name["backfill month 3 load+build (2024-04-01)"]
+    assert month3.seconds == [6.0] and month3.ratio == 3.0 and month3.target_met is False
+    versus = by_name["backfill month 3 vs empty warehouse (2024-04-01)"]
+    assert versus.ratio == 0.6 and versus.target_met is True
+    assert json.loads((tmp_path / "bench" / "latest.json").read_text())["measurements"]
