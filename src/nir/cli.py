@@ -308,10 +308,14 @@ def demo(
     console.print(table)
     # Data Docs of the newest monthly snapshot (contract, completeness, publication suites)
     docs = sorted((cfg.gx_dir / monthly[-1].isoformat()).glob("docs/*/results.html"))
-    console.print(f"published database: {cfg.published_db}")
-    console.print("Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"))
-    console.print(f"control lists:      {cfg.kontroll_dir}")
-    console.print(f"Airflow (SQLite):   {orchestrate.airflow_home(cfg)}")
+    paths = [
+        f"published database: {cfg.published_db}",
+        "Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"),
+        f"control lists:      {cfg.kontroll_dir}",
+        f"Airflow (SQLite):   {orchestrate.airflow_home(cfg)}",
+    ]
+    for line in paths:  # paths are never wrapped, so they can be copied
+        console.print(line, soft_wrap=True, highlight=False)
     _report_failures(cfg, outcomes)
 
 
