@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
@@ -50,6 +48,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from nir import kommuner, spec
+from nir.delivery import write_manifest
 from nir.periods import parse_period, periods_between, snapshot_for_period
 
 __all__ = [
@@ -963,7 +962,7 @@ def _write_delivery(out_dir: Path, delivery: Delivery, rows: dict[str, list[str]
     manifest_path.unlink(missing_ok=True)  # "still being written" until the manifest is back
     eol = "\r\n" if delivery.crlf else "\n"
     codec = "cp1252" if delivery.encoding == "windows-1252" else "utf-8"
-    files: dict[str, dict[str, int | str]] = {}
+    files: dict[str, tuple[int, str]] = {}
     for fspec in spec.FILES:
         lines = rows[fspec.name]
         text = eol.join([spec.DELIMITER.join(fspec.header), *lines]) + eol
@@ -971,18 +970,15 @@ def _write_delivery(out_dir: Path, delivery: Delivery, rows: dict[str, list[str]
         if delivery.bom:
             data = codecs.BOM_UTF8 + data
         (folder / fspec.name).write_bytes(data)
-        files[fspec.name] = {"rows": len(lines), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest = {
-        "contract_version": spec.CONTRACT_VERSION,
-        "kind": delivery.kind,
-        "snapshot_date": delivery.snapshot_date.isoformat(),
-        "extracted_at": delivery.extracted_at.isoformat(),
-        "encoding": delivery.encoding,
-        "files": files,
-    }
-    tmp = folder / f".{spec.MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest_path)
+        files[fspec.name] = (len(lines), hashlib.sha256(data).hexdigest())
+    write_manifest(
+        folder,
+        snapshot=delivery.snapshot_date,
+        kind=delivery.kind,
+        encoding=delivery.encoding,
+        files=files,
+        extracted_at=delivery.extracted_at,
+    )
     return folder
 
 
