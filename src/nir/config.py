@@ -13,6 +13,7 @@ two runs can live side by side.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import date
@@ -152,22 +153,24 @@ class Settings(BaseSettings):
         day = self.annual_deadline_day or calendar.monthrange(y, m)[1]
         return date(y, m, day)
 
+    @property
+    def key_file(self) -> Path:
+        """Where the key is read from when it is not given by ``NIR_PSEUDONYM_KEY``."""
+        return self.pseudonym_key_file or self.secrets_dir / "pseudonym.key"
+
     def key_bytes(self) -> bytes:
         """The pseudonymisation key. Never logged, never written into the warehouse."""
         if self.pseudonym_key is not None:
             key = self.pseudonym_key.get_secret_value().encode()
         else:
-            path = self.pseudonym_key_file or self.secrets_dir / "pseudonym.key"
+            path = self.key_file
             if not path.exists():
                 if self.pseudonym_key_file is not None:
                     raise ConfigError(
                         f"pseudonym key file {path} does not exist: create it, or set "
                         "NIR_PSEUDONYM_KEY."
                     )
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
+                write_new_key(path)
             key = path.read_text().strip().encode()
         if len(key) < 16:
             raise ConfigError(
@@ -175,6 +178,29 @@ class Settings(BaseSettings):
                 "(for example `python -c 'import secrets; print(secrets.token_hex(32))'`)."
             )
         return key
+
+
+def write_new_key(path: Path, *, replace: bool = False) -> None:
+    """Write a new random key to ``path``, owner-only and atomically.
+
+    With ``replace`` (a rotation) the new key takes the old one's place; without it the key is
+    only created when there is none, and a process that loses that race keeps the winner's.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -16,15 +16,12 @@ under the new key are ``unchanged``.
 
 from __future__ import annotations
 
-import os
-import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from nir import spec
-from nir.config import Settings
+from nir.config import Settings, write_new_key
 from nir.errors import NirError
 from nir.pseudonymize import key_id
 
@@ -111,7 +108,7 @@ def key_file(settings: Settings) -> Path:
             "the pseudonym key comes from NIR_PSEUDONYM_KEY: put the new key there yourself, "
             "then run `nir reload`"
         )
-    return settings.pseudonym_key_file or settings.secrets_dir / "pseudonym.key"
+    return settings.key_file
 
 
 def new_key_file(settings: Settings, *, allow_missing: bool = False) -> str:
@@ -129,12 +126,5 @@ def new_key_file(settings: Settings, *, allow_missing: bool = False) -> str:
             f"{', ...' if len(missing) > 5 else ''}): their pseudonyms cannot be remade; "
             "put the deliveries back, or rotate with --allow-missing"
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_new_key(path, replace=True)
     return key_id(path.read_text().strip().encode())
