@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -21,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nir import spec
+from nir.files import atomic_write_text
 
 OSLO = ZoneInfo(spec.TIMEZONE)
 
@@ -89,10 +89,9 @@ def write_manifest(
         "encoding": encoding,
         "files": {name: {"rows": r, "sha256": sha} for name, (r, sha) in files.items()},
     }
-    tmp = folder / f".{spec.MANIFEST}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    os.replace(tmp, folder / spec.MANIFEST)
-    return folder / spec.MANIFEST
+    return atomic_write_text(
+        folder / spec.MANIFEST, json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def write_delivery(

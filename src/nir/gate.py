@@ -31,6 +31,7 @@ import duckdb
 
 from nir.config import Settings
 from nir.errors import NirError
+from nir.files import atomic_write_text
 
 HARD, WARNING = "hard", "warning"
 SUITES = ("contract", "completeness", "publication")
@@ -334,10 +335,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> Path:
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, default=str, ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(doc, indent=2, default=str, ensure_ascii=False))
 
 
 # --- the gate -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ import duckdb
 from nir import faults
 from nir.config import Settings
 from nir.errors import NirError
+from nir.files import atomic_write_text
 from nir.gate import PublicationRejected
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ def _freeze(settings: Settings, year: int) -> date:
         con.close()
 
 
-def _auto_freeze(settings: Settings, snapshot: date) -> list[int]:
+def _auto_freeze(settings: Settings) -> list[int]:
     """Freeze every year not frozen yet whose final snapshot has passed its gate."""
     from nir.gate import frozen_years, passed_snapshots
     from nir.periods import final_snapshot
@@ -337,7 +338,7 @@ def publish(settings: Settings, snapshot: date) -> Path:
     from nir.warehouse import writer_lock
 
     with _publish_lock(settings), writer_lock(settings):
-        _auto_freeze(settings, snapshot)
+        _auto_freeze(settings)
         try:
             return _write_published(settings, snapshot)
         except PublicationRejected as exc:
@@ -467,12 +468,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
-
-
 def _switch_symlink(link: Path, target_name: str) -> None:
     tmp = link.with_name(f"{link.name}.tmp-{uuid.uuid4().hex[:8]}")
     os.symlink(target_name, tmp)
@@ -555,7 +550,7 @@ def _write_published(settings: Settings, snapshot: date | None) -> Path:
         "sources": sources,
         "parquet": str(pub / "parquet"),
     }
-    _atomic_write_text(pub / "statistikk.json", json.dumps(record, indent=2, ensure_ascii=False))
+    atomic_write_text(pub / "statistikk.json", json.dumps(record, indent=2, ensure_ascii=False))
     with (pub / "publiseringslogg.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
     faults.point("publish:logged")
