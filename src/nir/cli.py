@@ -274,6 +274,7 @@ def demo(
     from rich.table import Table
 
     from nir import orchestrate, periods
+    from nir import status as status_module
     from nir.generate import DEFAULT_DAILY, delivery_plan
     from nir.generate import generate as run_generate
 
@@ -296,7 +297,7 @@ def demo(
     table = Table(title=f"Published statistics, national ({cfg.published_db})")
     for col in ("år", "status", "snapshot", "deltakere", "nye", "avsluttede", "direkte overgang"):
         table.add_column(col, justify="left" if col in ("status", "snapshot") else "right")
-    for row in orchestrate.published_figures(cfg):
+    for row in status_module.published_figures(cfg):
         share = row["andel_direkte_overgang"]
         table.add_row(
             str(row["aar"]),

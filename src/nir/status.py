@@ -53,3 +53,32 @@ def render(doc: dict[str, Any]) -> str:
         if docs:
             lines.append("    docs: " + ", ".join(docs.values()))
     return "\n".join(lines)
+
+
+def published_figures(settings: Settings) -> list[dict[str, Any]]:
+    """National key figures per year from the published database (what analysts see)."""
+    import duckdb
+
+    if not settings.published_db.exists():
+        return []
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        # the file is statistikk.duckdb: catalog and schema are both "statistikk"
+        con.execute("use statistikk.statistikk")
+        rows = con.execute(
+            """
+            select d.aar, d.status, d.snapshot_date, d.deltakere, d.nye_deltakere,
+                   d.avsluttede, r.andel_direkte_overgang
+            from deltakelse_aar d
+            left join resultater_aar r
+              on r.aar = d.aar and r.nivaa = 'land' and r.region = '0000'
+             and r.kjonn = 'alle' and r.landbakgrunn_gruppe = 'alle'
+            where d.nivaa = 'land' and d.region = '0000' and d.kjonn = 'alle'
+              and d.aldersgruppe = 'alle'
+            order by d.aar
+            """
+        ).fetchall()
+        cols = [c[0] for c in con.description]
+    finally:
+        con.close()
+    return [dict(zip(cols, r, strict=True)) for r in rows]
