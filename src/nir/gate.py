@@ -216,6 +216,10 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     return summary
 
 
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)[:80]
+
+
 def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
     """A self-contained page linking the suite's GX validation pages, with every outcome.
 
@@ -232,7 +236,7 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
     rows = "".join(
         f"<tr><td>{'ok' if o.success else 'FAILED'}</td><td>{escape(o.severity)}</td>"
         f"<td>{escape(o.asset)}</td><td>{escape(o.label)}</td>"
-        f"<td>{escape(str(o.observed))[:80]}</td><td>{escape(o.limit)}</td></tr>"
+        f"<td>{escape(_shown(o.observed))}</td><td>{escape(o.limit)}</td></tr>"
         for o in summary.outcomes
     )
     verdict = "passed" if summary.passed else "FAILED"
