@@ -1,6 +1,6 @@
 """A vectorised fødselsnummer check, measured against python-stdnum (see docs/performance.md).
 
-A prototype for ``nir.pseudonymize`` (not used by the pipeline): ``fnr_valid`` applies the
+A prototype for ``nir.delivery.pseudonymize`` (not used by the pipeline): ``fnr_valid`` applies the
 rules of ``stdnum.no.fodselsnummer.is_valid`` to a whole column at once. Run it from the
 repository root after ``nir bench`` has generated its histories:
 

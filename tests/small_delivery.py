@@ -1,11 +1,11 @@
-"""A tiny valid delivery, written through nir.delivery, for loader and contract tests."""
+"""A tiny valid delivery, written through nir.delivery.manifest, for loader and contract tests."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
 
-from nir.delivery import write_delivery
+from nir.delivery.manifest import write_delivery
 
 
 def _fnr(birth: str, ind: str) -> str:

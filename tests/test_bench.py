@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nir import bench
-from nir.bench import Measurement, Scale, Target, _statements, ensure_history, run_child
+from nir.tools import bench
+from nir.tools.bench import Measurement, Scale, Target, _statements, ensure_history, run_child
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

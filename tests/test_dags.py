@@ -205,7 +205,7 @@ def _difference(got: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -
 
 def _new_setup(root: Path) -> Any:
     from nir.config import load_settings
-    from nir.generate import generate
+    from nir.tools.generate import generate
 
     settings = load_settings(data_dir=root / "data")
     generate(settings.landing, persons=2000, start="2024-02", end="2024-03", seed=5, daily=1)
@@ -213,7 +213,7 @@ def _new_setup(root: Path) -> Any:
 
 
 def _assert_all_succeeded(settings: Any, outcomes: list[Any]) -> None:
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     bad = [(o.request.label, o.state, o.failed_tasks, o.error) for o in outcomes if not o.ok]
     assert not bad, f"{bad} (task logs: {orchestrate.run_log(settings)})"
@@ -223,7 +223,7 @@ def _assert_all_succeeded(settings: Any, outcomes: list[Any]) -> None:
 def forward(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Any]]:
     """Periods 2024-02..2024-03 backfilled in order through nir_monthly (snapshot 2024-03-01
     finalises 2023)."""
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     settings = _new_setup(tmp_path_factory.mktemp("forward"))
     outcomes = orchestrate.backfill(settings, "2024-02", "2024-03")
@@ -253,7 +253,7 @@ def duckdb_column(settings: Any, table: str, column: str) -> list[tuple]:
 def test_repeated_backfill_gives_identical_published_figures(
     forward: tuple[Any, list[Any]],
 ) -> None:
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     settings, _ = forward
     before = _published(settings)
@@ -266,7 +266,7 @@ def test_repeated_backfill_gives_identical_published_figures(
 def test_out_of_order_backfill_gives_identical_published_figures(
     forward: tuple[Any, list[Any]], tmp_path: Path
 ) -> None:
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     settings, _ = forward
     other = _new_setup(tmp_path)
@@ -279,7 +279,7 @@ def test_out_of_order_backfill_gives_identical_published_figures(
 def test_annual_freezes_and_nightly_never_publishes(forward: tuple[Any, list[Any]]) -> None:
     from datetime import date
 
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     settings, _ = forward
     before = _published(settings)
@@ -302,9 +302,10 @@ def test_annual_freezes_and_nightly_never_publishes(forward: tuple[Any, list[Any
 def test_bad_delivery_fails_the_run_at_the_contract_check(tmp_path: Path) -> None:
     from datetime import date
 
-    from nir import orchestrate, pipeline
+    from nir import pipeline
     from nir.config import load_settings
-    from nir.generate import generate
+    from nir.orchestration import embedded as orchestrate
+    from nir.tools.generate import generate
 
     settings = load_settings(data_dir=tmp_path / "data")
     generate(settings.landing, persons=50, start="2024-01", end="2024-01", seed=2, daily=0)
@@ -327,8 +328,8 @@ def test_bad_delivery_fails_the_run_at_the_contract_check(tmp_path: Path) -> Non
 def test_missing_delivery_reschedules_the_sensor_until_it_times_out(tmp_path: Path) -> None:
     from datetime import date
 
-    from nir import orchestrate
     from nir.config import load_settings
+    from nir.orchestration import embedded as orchestrate
 
     settings = load_settings(data_dir=tmp_path / "data")
     orchestrate.prepare(settings)

@@ -1,4 +1,4 @@
-"""A real `dbt build` (through nir.transform.build) on the hand-made deliveries in
+"""A real `dbt build` (through nir.warehouse.dbt.build) on the hand-made deliveries in
 tests/fixtures/handmade/, asserted against the figures worked out by hand in its README.md."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from nir.config import Settings, load_settings
-from nir.load import load_delivery
-from nir.transform import build, docs_generate, run_dbt
+from nir.delivery.load import load_delivery
+from nir.warehouse.dbt import build, docs_generate, run_dbt
 
 FIXTURE = Path(__file__).parent / "fixtures" / "handmade"
 A = date(2024, 3, 1)
@@ -300,7 +300,7 @@ def test_docs_generate_and_every_model_described(warehouse: Settings) -> None:
 def test_nightly_controls_only_build_of_a_daily_snapshot(tmp_path: Path) -> None:
     from fixtures.handmade.make_fixture import tables
 
-    from nir.delivery import write_delivery
+    from nir.delivery.manifest import write_delivery
 
     day = date(2024, 3, 2)
     settings = load_settings(data_dir=tmp_path / "data", pseudonym_key="k" * 32)

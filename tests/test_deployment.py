@@ -350,7 +350,7 @@ def _task_states(dep: Deployment, dag_id: str, run_id: str) -> dict[str, str]:
 def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) -> None:
     import duckdb
 
-    from nir.generate import generate
+    from nir.tools.generate import generate
 
     dep = deployment
     # three monthly exports (periods 2024-01..2024-03), the middle one final for 2023

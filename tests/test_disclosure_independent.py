@@ -1,7 +1,7 @@
 """The published tables against the disclosure rules, checked independently of the package.
 
 Written from ``statistics.md`` ("Disclosure control", "Published tables") alone: nothing here
-uses the package's suppression or audit code (``nir.publish``'s table definitions, the
+uses the package's suppression or audit code (``nir.publication.publish``'s table definitions, the
 publication suite). The published database is produced by the real pipeline (generate, load,
 dbt, gate, publish) and read back with plain SQL.
 
@@ -150,10 +150,10 @@ def _rewrite(delivery: Path, name: str, keep, change=None) -> None:
 
 
 def _run(data: Path, delivery: Path) -> Path:
+    from nir.delivery.load import load_delivery
     from nir.gate import run_gate
-    from nir.load import load_delivery
-    from nir.publish import publish
-    from nir.transform import build
+    from nir.publication.publish import publish
+    from nir.warehouse.dbt import build
 
     settings = load_settings(
         data_dir=data, pseudonym_key="d" * 32, gate_max_ikke_registrert_share=0.25
@@ -167,7 +167,7 @@ def _run(data: Path, delivery: Path) -> Path:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """Published databases: ``with`` some persons skjermet, ``without`` those persons."""
-    from nir.generate import generate
+    from nir.tools.generate import generate
 
     root = tmp_path_factory.mktemp("disclosure")
     folders = generate(root / "gen", persons=600, start="2023-01", end="2024-02", seed=21, daily=0)

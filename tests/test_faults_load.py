@@ -13,9 +13,9 @@ import duckdb
 import pytest
 import small_delivery
 
-from nir import spec
 from nir.config import load_settings
-from nir.load import load_delivery
+from nir.contracts import nir_export as spec
+from nir.delivery.load import load_delivery
 from nir.warehouse import writer_lock
 
 KEY = "k" * 32

@@ -160,11 +160,11 @@ def _copy(src, dest: Path):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """S1 loaded, built, gated and published; S2 loaded but not built."""
+    from nir.delivery.load import load_delivery
     from nir.gate import run_gate
-    from nir.generate import generate
-    from nir.load import load_delivery
-    from nir.publish import publish
-    from nir.transform import build
+    from nir.publication.publish import publish
+    from nir.tools.generate import generate
+    from nir.warehouse.dbt import build
 
     settings = _settings(tmp_path_factory.mktemp("base") / "data")
     deliveries = generate(
@@ -182,7 +182,7 @@ def base(tmp_path_factory):
 def built2(base, tmp_path_factory):
     """``base`` with S2 built and gated (ready to publish), and its uninterrupted dump."""
     from nir.gate import run_gate
-    from nir.transform import build
+    from nir.warehouse.dbt import build
 
     settings = _copy(base, tmp_path_factory.mktemp("built2"))
     build(settings, S2)
@@ -193,7 +193,7 @@ def built2(base, tmp_path_factory):
 @pytest.fixture(scope="module")
 def published2(built2, tmp_path_factory):
     """The published tables after an uninterrupted publication of S2."""
-    from nir.publish import publish
+    from nir.publication.publish import publish
 
     settings = _copy(built2[0], tmp_path_factory.mktemp("published2"))
     publish(settings, S2)

@@ -16,7 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from nir.config import load_settings
-from nir.contract import check_delivery
+from nir.delivery.check import check_delivery
 
 FUZZ = hsettings(
     max_examples=150,
@@ -76,7 +76,7 @@ def test_mutated_csv_never_crashes(template, tmp_path, name, capsys):
         p = d / name
         p.write_bytes(_mutate(p.read_bytes(), muts))
         if fix_manifest:
-            from nir.delivery import refresh_manifest
+            from nir.delivery.manifest import refresh_manifest
 
             refresh_manifest(d)
         problems = check_delivery(d, s)  # must not raise
@@ -163,7 +163,7 @@ def test_oversized_file_and_field_are_rejected(template, tmp_path):
     assert any("over the limit" in str(p) for p in check_delivery(d, s))
     p = d / "personer.csv"
     p.write_bytes(p.read_bytes().replace(b"SYR", b"S" * 5000, 1))
-    from nir.delivery import refresh_manifest
+    from nir.delivery.manifest import refresh_manifest
 
     refresh_manifest(d)
     problems = check_delivery(d, load_settings(data_dir=tmp_path / "data"))

@@ -13,7 +13,7 @@ from test_gate_fixtures import make_snapshot
 
 from nir.config import load_settings
 from nir.gate import GateFailed, PublicationRejected, run_gate, validate_delivery
-from nir.publish import publish
+from nir.publication.publish import publish
 
 pytestmark = pytest.mark.integration
 

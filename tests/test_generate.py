@@ -1,7 +1,7 @@
 """The synthetic export generator: contract, determinism, revisions, kommuner, defects.
 
 The deliveries are read back with a small parser written here, independent of the
-generator (and of ``nir.contract``, which is also run when it is there).
+generator (and of ``nir.delivery.check``, which is also run when it is there).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from stdnum.no import fodselsnummer as fnr_check
 
-from nir import kommuner, spec
-from nir.generate import DefectRates, delivery_plan, generate
+from nir.contracts import kommuner
+from nir.contracts import nir_export as spec
+from nir.tools.generate import DefectRates, delivery_plan, generate
 
 OSLO = ZoneInfo("Europe/Oslo")
 DIREKTE = {c for c, a in spec.AVSLUTNINGSAARSAKER.items() if a.direkte_overgang}
@@ -175,7 +176,7 @@ def test_values_follow_the_contract(run: list[Read]) -> None:
 
 
 def test_check_delivery_accepts_every_delivery(run: list[Read]) -> None:
-    contract = pytest.importorskip("nir.contract")
+    contract = pytest.importorskip("nir.delivery.check")
     for r in run:
         assert contract.check_delivery(r.folder) == [], r.folder.name
 

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from nir.config import load_settings
-from nir.pseudonymize import key_id
+from nir.delivery.pseudonymize import key_id
 
 SNAPSHOTS = (date(2024, 2, 1), date(2024, 3, 1))
 
@@ -97,9 +97,9 @@ def _pseudonyms(warehouse: Path) -> dict[int, set[str]]:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     """Two monthly snapshots loaded with the embedded default key file and built."""
-    from nir.generate import generate
-    from nir.load import load_delivery
-    from nir.transform import build
+    from nir.delivery.load import load_delivery
+    from nir.tools.generate import generate
+    from nir.warehouse.dbt import build
 
     settings = load_settings(data_dir=tmp_path_factory.mktemp("rot") / "data")
     for d in generate(
@@ -147,9 +147,9 @@ def test_rotate_key_repseudonymises_every_snapshot_and_keeps_the_statistics(load
 
 
 def test_reload_under_an_environment_key_replaces_every_snapshot(tmp_path):
-    from nir.generate import generate
-    from nir.load import load_delivery
-    from nir.rotate import reload, stale_snapshots
+    from nir.delivery.load import load_delivery
+    from nir.delivery.rotate import reload, stale_snapshots
+    from nir.tools.generate import generate
 
     old = load_settings(data_dir=tmp_path / "data", pseudonym_key="a" * 32)
     first, second, third = generate(
@@ -173,8 +173,8 @@ def test_reload_under_an_environment_key_replaces_every_snapshot(tmp_path):
 
 
 def test_rotate_key_refuses_when_a_loaded_snapshot_has_no_delivery_left(tmp_path):
-    from nir.generate import generate
-    from nir.load import load_delivery
+    from nir.delivery.load import load_delivery
+    from nir.tools.generate import generate
 
     settings = load_settings(data_dir=tmp_path / "data")
     for d in generate(

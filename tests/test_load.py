@@ -12,12 +12,12 @@ import duckdb
 import pytest
 import small_delivery
 
-from nir import spec
 from nir.config import load_settings
-from nir.contract import check_delivery
-from nir.delivery import refresh_manifest
+from nir.contracts import nir_export as spec
+from nir.delivery.check import check_delivery
+from nir.delivery.load import load_delivery, read_load_log
+from nir.delivery.manifest import refresh_manifest
 from nir.errors import ContractError
-from nir.load import load_delivery, read_load_log
 
 SNAP = date(2024, 2, 1)
 
@@ -224,7 +224,7 @@ def test_invalid_check_digits_are_flagged_not_rejected(settings):
     t = small_delivery.tables()
     good = t["personer"][0]["fodselsnummer"]
     t["personer"][0]["fodselsnummer"] = good[:-1] + str((int(good[-1]) + 1) % 10)
-    from nir.delivery import write_delivery
+    from nir.delivery.manifest import write_delivery
 
     load_delivery(settings, write_delivery(settings.landing, SNAP, t))
     flags = dict(
@@ -243,7 +243,7 @@ def test_dialect_variants_load_identically(tmp_path, encoding, bom, crlf):
     s = load_settings(data_dir=tmp_path / "d", pseudonym_key="k" * 32)
     t = small_delivery.tables()
     t["personer"][0]["landbakgrunn"] = "SYR"
-    from nir.delivery import write_delivery
+    from nir.delivery.manifest import write_delivery
 
     load_delivery(s, write_delivery(s.landing, SNAP, t, encoding=encoding, bom=bom, crlf=crlf))
     ref = load_settings(data_dir=tmp_path / "ref", pseudonym_key="k" * 32)

@@ -32,8 +32,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from nir import spec
 from nir.config import load_settings
+from nir.contracts import nir_export as spec
 
 SNAPSHOTS = (date(2024, 2, 1), date(2024, 3, 1))
 REJECTED = date(2024, 4, 1)
@@ -136,8 +136,9 @@ def _corrupt_fnr(delivery: Path) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """nir_monthly for two periods and for a third whose delivery is rejected, then the lists."""
-    from nir import orchestrate, pipeline
-    from nir.generate import generate
+    from nir import pipeline
+    from nir.orchestration import embedded as orchestrate
+    from nir.tools.generate import generate
 
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("privacy") / "data", gate_max_ikke_registrert_share=0.25
@@ -263,7 +264,7 @@ HOSTILE = [
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_text_in_a_delivery_is_rejected_before_it_is_loaded(tmp_path, value):
     """landbakgrunn is the only text column without a code list: it must be a 3-letter code."""
-    from nir.generate import generate
+    from nir.tools.generate import generate
 
     settings = load_settings(data_dir=tmp_path / "data", pseudonym_key="h" * 32)
     (delivery,) = generate(
@@ -303,7 +304,7 @@ def tricky_lists(tmp_path):
     """Control lists whose ``detalj`` texts carry CSV structure, formulas and markup."""
     from test_gate_fixtures import make_snapshot
 
-    from nir.controllists import write_control_lists
+    from nir.kommune.controllists import write_control_lists
 
     settings = load_settings(data_dir=tmp_path / "data")
     snap = date(2024, 2, 1)

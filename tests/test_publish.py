@@ -16,7 +16,7 @@ from test_gate_fixtures import make_snapshot
 
 from nir.config import load_settings
 from nir.gate import GateFailed, run_gate
-from nir.publish import IDENTIFIER_COLUMNS, PUBLISHED_TABLES, freeze_final, publish
+from nir.publication.publish import IDENTIFIER_COLUMNS, PUBLISHED_TABLES, freeze_final, publish
 
 pytestmark = pytest.mark.integration
 

@@ -11,16 +11,16 @@ import pytest
 
 from nir.config import load_settings
 from nir.gate import run_gate
-from nir.publish import IDENTIFIER_COLUMNS
+from nir.publication.publish import IDENTIFIER_COLUMNS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from nir.generate import generate
-    from nir.load import load_delivery
-    from nir.transform import build
+    from nir.delivery.load import load_delivery
+    from nir.tools.generate import generate
+    from nir.warehouse.dbt import build
 
     root = tmp_path_factory.mktemp("e2e")
     # the flow is under test here, not the threshold: the generator's default defect rates
@@ -41,7 +41,7 @@ def built(tmp_path_factory):
 
 
 def test_control_lists_from_real_marts(built):
-    from nir.controllists import write_control_lists
+    from nir.kommune.controllists import write_control_lists
 
     settings, snapshots = built
     out = write_control_lists(settings, snapshots[-1])
@@ -55,7 +55,7 @@ def test_control_lists_from_real_marts(built):
 
 
 def test_publish_real_output_and_freeze_2023(built):
-    from nir.publish import publish
+    from nir.publication.publish import publish
 
     settings, snapshots = built
     assert snapshots == [date(2024, 2, 1), date(2024, 3, 1)]

@@ -1,4 +1,4 @@
-"""nir.transform (dbt in a subprocess) and nir.seeds (seeds exported from the package)."""
+"""nir.warehouse.dbt (dbt in a subprocess) and nir.warehouse.seeds (seeds from the package)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fixtures.raw import create_raw, insert
 
-from nir import kommuner
 from nir.config import PROJECT_ROOT, load_settings
-from nir.seeds import render_seeds, write_seeds
-from nir.transform import TransformError, build, dbt_vars
+from nir.contracts import kommuner
+from nir.warehouse.dbt import TransformError, build, dbt_vars
+from nir.warehouse.seeds import render_seeds, write_seeds
 
 SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 
@@ -128,7 +128,7 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
 def test_handmade_fixture_is_what_its_script_writes(tmp_path: Path) -> None:
     from fixtures.handmade import make_fixture
 
-    from nir.delivery import write_delivery
+    from nir.delivery.manifest import write_delivery
 
     for snapshot in (make_fixture.A, make_fixture.B):
         folder = write_delivery(tmp_path, snapshot, make_fixture.tables(snapshot))

@@ -44,7 +44,7 @@ def load(
     delivery: Annotated[Path, typer.Argument(help="Delivery folder <landing>/<YYYY-MM-DD>/")],
 ) -> None:
     """Check a delivery against the contract and load it into the warehouse (all or nothing)."""
-    from nir.load import load_delivery
+    from nir.delivery.load import load_delivery
 
     result = load_delivery(settings(), delivery)
     console.print(f"{result.snapshot_date}: {result.outcome} ({result.message})")
@@ -55,7 +55,7 @@ def check(
     delivery: Annotated[Path, typer.Argument(help="Delivery folder <landing>/<YYYY-MM-DD>/")],
 ) -> None:
     """Check a delivery against its manifest and the contract, without loading it."""
-    from nir.contract import check_delivery
+    from nir.delivery.check import check_delivery
 
     problems = check_delivery(delivery, settings())
     if problems:
@@ -88,9 +88,9 @@ def generate(
     """Write synthetic NIR deliveries (monthly, then daily) that follow the export contract."""
     from rich.progress import Progress
 
-    from nir.generate import DefectRates
-    from nir.generate import generate as run_generate
     from nir.periods import PeriodError
+    from nir.tools.generate import DefectRates
+    from nir.tools.generate import generate as run_generate
 
     try:
         defects = DefectRates().with_overrides(defect or [])
@@ -122,8 +122,8 @@ def seeds(
         bool, typer.Option("--check", help="Only report whether the committed seeds are current")
     ] = False,
 ) -> None:
-    """Export the dbt seeds (code lists, kommune classification) from nir.spec and nir.kommuner."""
-    from nir.seeds import render_seeds, seeds_dir, write_seeds
+    """Export the dbt seeds (code lists, kommune classification) from the contracts in code."""
+    from nir.warehouse.seeds import render_seeds, seeds_dir, write_seeds
 
     project = settings().dbt_project_dir
     if check:
@@ -150,7 +150,7 @@ def build(
     ] = False,
 ) -> None:
     """Run dbt for one snapshot (staging -> intermediate -> marts -> publisering)."""
-    from nir.transform import build as dbt_build
+    from nir.warehouse.dbt import build as dbt_build
 
     day = parse_snapshot(snapshot)
     dbt_build(settings(), day, controls_only=controls_only)
@@ -169,7 +169,7 @@ def _run_dags(cfg: Settings, requests: list) -> list:
         TimeElapsedColumn,
     )
 
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     with Progress(
         SpinnerColumn(),
@@ -218,7 +218,7 @@ def _run_dags(cfg: Settings, requests: list) -> list:
 
 
 def _report_failures(cfg: Settings, outcomes: list) -> None:
-    from nir import orchestrate
+    from nir.orchestration import embedded as orchestrate
 
     failed = [o for o in outcomes if not o.ok]
     if failed:
@@ -240,7 +240,8 @@ def backfill(
     ] = False,
 ) -> None:
     """Run the nir_monthly DAG under Airflow for each period (its monthly snapshot)."""
-    from nir import orchestrate, periods
+    from nir import periods
+    from nir.orchestration import embedded as orchestrate
 
     cfg = settings()
     try:
@@ -273,10 +274,11 @@ def demo(
     """Synthetic exports -> the real DAGs under Airflow -> published statistics."""
     from rich.table import Table
 
-    from nir import orchestrate, periods
+    from nir import periods
     from nir import status as status_module
-    from nir.generate import DEFAULT_DAILY, delivery_plan
-    from nir.generate import generate as run_generate
+    from nir.orchestration import embedded as orchestrate
+    from nir.tools.generate import DEFAULT_DAILY, delivery_plan
+    from nir.tools.generate import generate as run_generate
 
     cfg = settings()
     try:
@@ -339,7 +341,7 @@ def publish(
     snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
 ) -> None:
     """Write, audit and atomically publish the statistics (needs a passed gate)."""
-    from nir.publish import publish as do_publish
+    from nir.publication.publish import publish as do_publish
 
     path = do_publish(settings(), parse_snapshot(snapshot))
     console.print(f"published {path}", markup=False, highlight=False)
@@ -350,7 +352,7 @@ def freeze(
     year: Annotated[int, typer.Argument(help="Reference year to make final")],
 ) -> None:
     """Freeze a year's final figures (first monthly snapshot after its deadline) and republish."""
-    from nir.publish import freeze_final
+    from nir.publication.publish import freeze_final
 
     snap = freeze_final(settings(), year)
     console.print(f"{year}: final figures frozen from snapshot {snap}")
@@ -369,7 +371,7 @@ def control_lists(
     snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
 ) -> None:
     """Write the kommuner's control lists (restricted database, CSV and HTML per kommune)."""
-    from nir.controllists import write_control_lists
+    from nir.kommune.controllists import write_control_lists
 
     out = write_control_lists(settings(), parse_snapshot(snapshot))
     console.print(f"control lists in {out}", markup=False, highlight=False)
@@ -386,7 +388,7 @@ def bench(
     ] = None,
 ) -> None:
     """Benchmark load, build, gate and the monthly DAG against DuckDB's floor (data/bench/)."""
-    from nir.bench import Bench, memory_summary, render
+    from nir.tools.bench import Bench, memory_summary, render
 
     cfg = settings()
     with console.status("nir bench") as status:
@@ -431,7 +433,7 @@ def reload(
     ] = False,
 ) -> None:
     """Reload every delivery in the landing area under the current key, rebuild what changed."""
-    from nir.rotate import reload as do_reload
+    from nir.delivery.rotate import reload as do_reload
 
     _print_reload(do_reload(settings(), rebuild=not no_rebuild))
 
@@ -446,8 +448,8 @@ def rotate_key(
     ] = False,
 ) -> None:
     """Replace the pseudonym key file by a new random key, then reload and rebuild."""
-    from nir.rotate import new_key_file
-    from nir.rotate import reload as do_reload
+    from nir.delivery.rotate import new_key_file
+    from nir.delivery.rotate import reload as do_reload
 
     cfg = settings()
     kid = new_key_file(cfg, allow_missing=allow_missing)

@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(None, description="Where deliveries arrive.")
     warehouse_path: Path | None = Field(None, description="The DuckDB warehouse file.")
     dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt_project")
-    expectations_dir: Path = Field(PROJECT_ROOT / "expectations")
 
     # --- pseudonymisation ----------------------------------------------------------------
     pseudonym_key: SecretStr | None = Field(

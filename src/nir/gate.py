@@ -1,7 +1,7 @@
 """Great Expectations: run the suites in ``expectations/`` and keep their results.
 
-The suites are built in code (``expectations/contract.py``, ``completeness.py``,
-``publication.py``) and loaded by path from ``settings.expectations_dir``. Each suite module
+The suites are built in code in the package ``nir_expectations`` (folder ``expectations/``,
+installed with the project: ``contract``, ``completeness``, ``publication``). Each suite module
 has a ``build(...)`` function that returns :class:`Check` objects: a DataFrame read from
 DuckDB (or from a delivery) and the GX expectations to run on it. GX's SQL path does not work
 on DuckDB, so every check validates a pandas DataFrame in an ephemeral context.
@@ -16,11 +16,10 @@ rendered as GX Data Docs (HTML) under ``settings.gx_dir/<snapshot>/docs/<suite>/
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -121,20 +120,11 @@ class SuiteResult:
 
 
 # --- loading the suites ---------------------------------------------------------------------
-def load_suite(settings: Settings, name: str) -> ModuleType:
-    """Import ``<expectations_dir>/<name>.py`` (a suite module) by path."""
+def load_suite(name: str) -> ModuleType:
+    """The suite module ``nir_expectations.<name>`` (installed from ``expectations/``)."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}")
-    path = settings.expectations_dir / f"{name}.py"
-    if not path.is_file():
-        raise NirError(f"suite {name} not found at {path}: check NIR_EXPECTATIONS_DIR")
-    mod_name = f"nir_expectations_{name}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"nir_expectations.{name}")
 
 
 def _quiet_gx() -> Any:
@@ -396,8 +386,8 @@ def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
     from nir.warehouse import connect, writer_lock
 
     snap = snapshot.isoformat()
-    completeness = load_suite(settings, "completeness")
-    publication = load_suite(settings, "publication")
+    completeness = load_suite("completeness")
+    publication = load_suite("publication")
     # the lock keeps writers (load, dbt, publish) out while the frames are read
     with writer_lock(settings):
         con = connect(settings, read_only=True)
@@ -432,7 +422,7 @@ def validate_publication(
     settings: Settings, con: duckdb.DuckDBPyConnection, snapshot: date, schema: str = "statistikk"
 ) -> SuiteResult:
     """Validate a statistics database (after suppression); raise if a hard check fails."""
-    publication = load_suite(settings, "publication")
+    publication = load_suite("publication")
     checks = publication.build_after_suppression(con, settings, schema=schema)
     result = run_suite(settings, "publication", snapshot.isoformat(), checks)
     if not result.passed:
@@ -448,7 +438,7 @@ def validate_delivery(settings: Settings, delivery_dir: Path) -> SuiteResult:
     Raises :class:`GateFailed` when a hard expectation fails; the result is kept under
     ``<gx_dir>/<snapshot>/contract.json`` either way.
     """
-    contract = load_suite(settings, "contract")
+    contract = load_suite("contract")
     snap = delivery_dir.name
     checks = contract.build(settings, delivery_dir)
     result = run_suite(settings, "contract", snap, checks)

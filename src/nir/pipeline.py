@@ -20,7 +20,7 @@ def delivery_dir(settings: Settings, snapshot: date) -> Path:
 
 def delivery_ready(settings: Settings, snapshot: date) -> bool:
     """True when the delivery for ``snapshot`` is complete (its manifest is written last)."""
-    from nir.contract import delivery_complete
+    from nir.delivery.check import delivery_complete
 
     return delivery_complete(delivery_dir(settings, snapshot))
 
@@ -31,8 +31,8 @@ def check_contract(settings: Settings, snapshot: date) -> None:
     The package's own check runs first (it names file, line and column); the GX contract
     suite then keeps a validation record and Data Docs of the same delivery.
     """
+    from nir.delivery.load import check_or_quarantine
     from nir.gate import validate_delivery
-    from nir.load import check_or_quarantine
 
     path = delivery_dir(settings, snapshot)
     check_or_quarantine(settings, path)
@@ -41,7 +41,7 @@ def check_contract(settings: Settings, snapshot: date) -> None:
 
 def load(settings: Settings, snapshot: date) -> str:
     """Load the delivery into the warehouse's raw tables (one transaction, idempotent)."""
-    from nir.load import load_delivery
+    from nir.delivery.load import load_delivery
 
     return load_delivery(settings, delivery_dir(settings, snapshot)).outcome
 
@@ -51,7 +51,7 @@ def build(settings: Settings, snapshot: date, *, controls_only: bool = False) ->
 
     ``controls_only`` builds just what the registration controls need (the nightly run).
     """
-    from nir.transform import build as dbt_build
+    from nir.warehouse.dbt import build as dbt_build
 
     dbt_build(settings, snapshot, controls_only=controls_only)
 
@@ -65,20 +65,20 @@ def gate(settings: Settings, snapshot: date) -> None:
 
 def publish(settings: Settings, snapshot: date) -> Path:
     """Write-audit-publish the statistics of ``snapshot``; returns the published database."""
-    from nir.publish import publish as do_publish
+    from nir.publication.publish import publish as do_publish
 
     return do_publish(settings, snapshot)
 
 
 def control_lists(settings: Settings, snapshot: date) -> Path:
     """Write the kommuner's control lists for ``snapshot``; returns their folder."""
-    from nir.controllists import write_control_lists
+    from nir.kommune.controllists import write_control_lists
 
     return write_control_lists(settings, snapshot)
 
 
 def freeze(settings: Settings, year: int) -> None:
     """Freeze the final figures of reference year ``year`` and publish the revisions."""
-    from nir.publish import freeze_final
+    from nir.publication.publish import freeze_final
 
     freeze_final(settings, year)

@@ -138,10 +138,10 @@ def _nir(*args: str) -> list[str]:
 
 
 def _helper(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nir.bench", *args]
+    return [sys.executable, "-m", "nir.tools.bench", *args]
 
 
-# --- the floors, run inside a helper process (``python -m nir.bench <floor> ...``) ---------------
+# --- the floors, run inside a helper process (``python -m nir.tools.bench <floor> ...``) ---
 def load_floor(db: Path, delivery: Path) -> None:
     """Bare DuckDB: CREATE TABLE AS SELECT * FROM read_csv(...) of the four files."""
     import duckdb
@@ -203,15 +203,15 @@ def gate_floor(warehouse: Path, snapshot: str, settings: Settings) -> list[tuple
 def seed_only(snapshot: str) -> None:
     """Load dbt's seeds into a fresh warehouse (not measured: a monthly run finds them)."""
     from nir.config import load_settings
-    from nir.transform import seed
+    from nir.warehouse.dbt import seed
 
     seed(load_settings(), date.fromisoformat(snapshot))
 
 
 def e2e_run(snapshot: str) -> None:
-    """One ``nir_monthly`` run through Airflow (``nir.orchestrate``); Airflow is prepared."""
-    from nir import orchestrate
+    """One ``nir_monthly`` run through Airflow (embedded); Airflow is prepared."""
     from nir.config import load_settings
+    from nir.orchestration import embedded as orchestrate
 
     settings = load_settings()
     outcome = orchestrate.run(
@@ -223,8 +223,8 @@ def e2e_run(snapshot: str) -> None:
 
 
 def airflow_prepare() -> None:
-    from nir import orchestrate
     from nir.config import load_settings
+    from nir.orchestration import embedded as orchestrate
 
     orchestrate.prepare(load_settings())
 
@@ -232,8 +232,8 @@ def airflow_prepare() -> None:
 # --- generating (cached) -----------------------------------------------------------------------
 def ensure_history(bench_dir: Path, scale: Scale, on_progress: Callable[[str], None]) -> list[date]:
     """The scale's monthly snapshots, generated unless ``generated.json`` matches."""
-    from nir.contract import delivery_complete
-    from nir.generate import generate
+    from nir.delivery.check import delivery_complete
+    from nir.tools.generate import generate
 
     root = bench_dir / scale.name
     meta_path = root / "generated.json"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nir import spec
+from nir.contracts import nir_export as spec
 from nir.files import atomic_write_text
 
 OSLO = ZoneInfo(spec.TIMEZONE)

@@ -22,12 +22,13 @@ from typing import Any
 
 import duckdb
 
-from nir import faults, spec
+from nir import faults
 from nir.config import Settings
-from nir.contract import CheckedDelivery, DeliveryRejected, Problem, parse_delivery
+from nir.contracts import nir_export as spec
+from nir.contracts.nir_export import ColType, FileSpec
+from nir.delivery.check import CheckedDelivery, DeliveryRejected, Problem, parse_delivery
+from nir.delivery.pseudonymize import key_id, pseudonymise_table
 from nir.errors import ContractError, NirError
-from nir.pseudonymize import key_id, pseudonymise_table
-from nir.spec import ColType, FileSpec
 from nir.warehouse import connect, writer_lock
 
 

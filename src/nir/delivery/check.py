@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from nir import spec
 from nir.config import Settings, load_settings
-from nir.spec import ColType, FileSpec
+from nir.contracts import nir_export as spec
+from nir.contracts.nir_export import ColType, FileSpec
 
 CODEC = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}
 _MAX_EXAMPLES = 3

@@ -12,7 +12,7 @@ delivery is derived from it as the register stood when that delivery was extract
 Everything is deterministic from ``seed``: the same arguments give byte-identical files.
 
 Files are written in the contract's dialect (``;``, dates ``dd.mm.yyyy``, decimals with a
-comma, ``J``/``N``, empty = not registered), header from ``nir.spec``, and encoded in the
+comma, ``J``/``N``, empty = not registered), header from ``nir_export``, and encoded in the
 declared encoding (UTF-8, some with a byte-order mark, or windows-1252, which also carries
 æøå). No generated value contains ``;``, ``"`` or a line break, so nothing needs quoting.
 The manifest is written last, through a temporary name, so a folder without one is still
@@ -25,7 +25,7 @@ months, 10 % leave within six; about 70 % of the starts in 2023-2024), programme
 three years for the others,
 moves (a spell ended ``FLYTTET`` and a new one within 90 days in another kommune), restarts
 after more than 90 days, system-closed spells, vedtak and tiltak. Kommune numbers are those
-valid on the date of each event (``nir.kommuner.code_on``); ``bosatt_kommune`` is the
+valid on the date of each event (``nir.contracts.kommuner.code_on``); ``bosatt_kommune`` is the
 kommune of settlement, coded as valid on ``bosettingsdato``.
 
 Defects (:class:`DefectRates`) are injected at a rate measured over the same records as the
@@ -47,8 +47,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from nir import kommuner, spec
-from nir.delivery import write_manifest
+from nir.contracts import kommuner
+from nir.contracts import nir_export as spec
+from nir.delivery.manifest import write_manifest
 from nir.periods import parse_period, periods_between, snapshot_for_period
 
 __all__ = [

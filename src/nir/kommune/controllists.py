@@ -166,7 +166,7 @@ def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     return Environment(
-        loader=PackageLoader("nir", "templates"),
+        loader=PackageLoader("nir.kommune", "templates"),
         autoescape=True,  # every value is escaped, whatever the template's extension
         undefined=StrictUndefined,
     )
@@ -174,7 +174,7 @@ def _environment() -> Any:
 
 def write_control_lists(settings: Settings, snapshot: date) -> Path:
     """Write the restricted database and each kommune's CSV and HTML; returns their folder."""
-    from nir import kommuner as kl
+    from nir.contracts import kommuner as kl
     from nir.warehouse import writer_lock
 
     with writer_lock(settings):  # no writer while the warehouse is read

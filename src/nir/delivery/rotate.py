@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from nir import spec
 from nir.config import Settings, write_new_key
+from nir.contracts import nir_export as spec
+from nir.delivery.pseudonymize import key_id
 from nir.errors import NirError
-from nir.pseudonymize import key_id
 
 
 class RotationError(NirError):
@@ -82,8 +82,8 @@ def missing_deliveries(settings: Settings) -> list[date]:
 def reload(settings: Settings, *, rebuild: bool = True) -> ReloadReport:
     """Load again, under the current key, every loaded snapshot whose delivery is still in
     the landing area; rebuild what changed. Deliveries not loaded yet are left to their run."""
-    from nir.load import load_delivery
-    from nir.transform import build
+    from nir.delivery.load import load_delivery
+    from nir.warehouse.dbt import build
 
     report = ReloadReport(key_id(settings.key_bytes()))
     loaded = {s.isoformat() for s in loaded_key_ids(settings)}

@@ -1,5 +1,5 @@
-"""Export the dbt seeds from the contract (``nir.spec``) and the kommune classification
-(``nir.kommuner``), so that every code list and kommune rule lives in one place.
+"""Export the dbt seeds from the contract (``nir_export``) and the kommune classification
+(``nir.contracts.kommuner``), so that every code list and kommune rule lives in one place.
 
 ``nir seeds`` writes them into ``dbt_project/seeds/``; the files are committed, and a test
 asserts they equal what :func:`render_seeds` produces.
@@ -12,7 +12,8 @@ import io
 from datetime import date, timedelta
 from pathlib import Path
 
-from nir import kommuner, spec
+from nir.contracts import kommuner
+from nir.contracts import nir_export as spec
 
 # Before the oldest shipped classification, the oldest one applies (``kommuner.inndeling_on``).
 _BEGINNING = date(1900, 1, 1)

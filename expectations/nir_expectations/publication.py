@@ -23,7 +23,7 @@ from great_expectations.expectations.row_conditions import Column, Condition, Or
 
 from nir.config import Settings
 from nir.gate import HARD, Check
-from nir.publish import IDENTIFIER_COLUMNS, PUBLISHED_TABLES, SHARE_MAX, Tabell
+from nir.publication.publish import IDENTIFIER_COLUMNS, PUBLISHED_TABLES, SHARE_MAX, Tabell
 
 REGION_COLS = ("nivaa", "region", "region_navn")
 # Tables counting records (spells, tiltak), not persons: how many records skjermet persons

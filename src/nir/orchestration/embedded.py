@@ -212,7 +212,7 @@ def run(
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"\n===== nir orchestrate {datetime.now().isoformat()} =====\n")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nir.orchestrate"],
+            [sys.executable, "-m", "nir.orchestration.embedded"],
             env=airflow_environment(settings),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -34,7 +34,9 @@ class Change:
 
 
 def _ref(name: str) -> str:
-    return resources.files("nir").joinpath("reference", "kommuner", name).read_text("utf-8")
+    return (
+        resources.files("nir.contracts").joinpath("reference", "kommuner", name).read_text("utf-8")
+    )
 
 
 @cache

@@ -1,6 +1,6 @@
 """Contract suite: a delivery before it is loaded, as a GX record of the contract check.
 
-For the manifest: contract version and kind. For each file of ``nir.spec.FILES``: the header
+For the manifest: contract version and kind. For each file of ``nir_export.FILES``: the header
 (names and order), the row count against the manifest, the key unique, required fields
 present, and every field of the right type (integers, dates ``dd.mm.yyyy``, timestamps,
 decimals with a comma, ``J``/``N``, four-digit kommune numbers, 11-digit fødselsnummer) and
@@ -17,8 +17,8 @@ from pathlib import Path
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from nir import spec
 from nir.config import Settings
+from nir.contracts import nir_export as spec
 from nir.gate import HARD, Check
 
 _FNR = re.compile(r"\d{11}")
