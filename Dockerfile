@@ -9,13 +9,15 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/nir/.venv \
     PATH=/opt/nir/.venv/bin:$PATH \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/nir/dags \
-    NIR_DATA_DIR=/data
+    NIR_DATA_DIR=/data \
+    NIR_DEPLOYMENT=deployed
 
 # the same uv as the Makefile
 RUN pip install --no-cache-dir uv==0.13.8 \
     && useradd --create-home --uid 50000 --gid 0 airflow \
     && mkdir -p /opt/nir /opt/airflow/logs /opt/airflow/secrets /data \
-    && chown -R airflow:0 /opt/nir /opt/airflow /data
+    && chown -R airflow:0 /opt/nir /opt/airflow /data \
+    && chmod 0700 /opt/airflow/logs /opt/airflow/secrets /data
 
 WORKDIR /opt/nir
 USER airflow
@@ -32,5 +34,7 @@ COPY --chown=airflow:0 dbt_project ./dbt_project
 COPY --chown=airflow:0 expectations ./expectations
 RUN uv sync --frozen --no-dev
 
+# named volumes start with these folders' owner and mode (0700): logs and data owner-only.
+# No secret is baked in or defaulted: docker-compose.yml mounts them as files (/run/secrets/).
 VOLUME ["/data", "/opt/airflow/logs", "/opt/airflow/secrets"]
 CMD ["airflow", "version"]

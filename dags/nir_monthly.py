@@ -10,9 +10,11 @@ is the export for the **previous month** (snapshot 2024-02-01 = period 2024-01):
    delivery's manifest is written;
 3. `check_contract` — validate the delivery against export contract v1; a bad delivery is
    quarantined and the run fails at once (no retries);
-4. `load` → `build` (dbt, for this snapshot) → `gate` (completeness and publication suites) →
-   `publish` (write-audit-publish; outlet: the published-statistics asset, which schedules
-   `nir_annual`);
+4. `load` (a delivery that is empty, dated after today or far smaller than the previous
+   snapshot is held: the run fails and says so; trigger it with the run conf
+   `{"accept_anomaly": true}` to load it anyway) → `build` (dbt, for this snapshot) →
+   `gate` (completeness and publication suites) → `publish` (write-audit-publish; outlet:
+   the published-statistics asset, which schedules `nir_annual`);
 5. `control_lists` — the kommuner's control lists, written even when the gate fails.
 
 Tasks that write DuckDB run in the `nir_duckdb` pool (one slot) and the DAG allows one active
@@ -45,7 +47,13 @@ from nir import periods, pipeline
             type=["null", "string"],
             format="date",
             description="Monthly snapshot to process (YYYY-MM-01); empty: the run's month.",
-        )
+        ),
+        "accept_anomaly": Param(
+            False,
+            type="boolean",
+            description="Load the delivery even if it is empty, dated after today or far "
+            "smaller than the previous snapshot (held otherwise: the run fails and says so).",
+        ),
     },
     doc_md=__doc__,
     tags=["nir", "monthly"],
@@ -71,8 +79,9 @@ def nir_monthly() -> None:
 
     @task(pool=DUCKDB_POOL)
     def load(snapshot: str) -> str:
+        accept = bool(get_current_context()["params"].get("accept_anomaly"))
         with fail_fast():
-            return pipeline.load(settings(), as_date(snapshot))
+            return pipeline.load(settings(), as_date(snapshot), accept_anomaly=accept)
 
     @task(pool=DUCKDB_POOL, execution_timeout=timedelta(hours=2))
     def build(snapshot: str) -> None:

@@ -7,7 +7,9 @@ handled by `nir_monthly`), for the **daily delivery** dated that night:
 1. `which_snapshot` — the run's date in Norway, or the `snapshot` param of a manual run;
 2. `wait_for_delivery` — sensor (reschedule mode, every 10 min, up to 12 hours);
 3. `check_contract` — a bad delivery is quarantined and the run fails at once;
-4. `load` → `controls` (dbt, only what the registration controls need) → `control_lists`.
+4. `load` (held, failing the run, when the delivery is empty, dated after today or far
+   smaller than the previous snapshot; run conf `{"accept_anomaly": true}` loads it) →
+   `controls` (dbt, only what the registration controls need) → `control_lists`.
 
 Kommuner follow their registration errors day by day during correction windows. This DAG
 **never publishes statistics**. DuckDB-writing tasks share the `nir_duckdb` pool with
@@ -38,7 +40,13 @@ from nir import periods, pipeline
             type=["null", "string"],
             format="date",
             description="Daily delivery to process (YYYY-MM-DD); empty: the run's date.",
-        )
+        ),
+        "accept_anomaly": Param(
+            False,
+            type="boolean",
+            description="Load the delivery even if it is empty, dated after today or far "
+            "smaller than the previous snapshot (held otherwise: the run fails and says so).",
+        ),
     },
     doc_md=__doc__,
     tags=["nir", "nightly"],
@@ -65,8 +73,9 @@ def nir_nightly() -> None:
 
     @task(pool=DUCKDB_POOL)
     def load(snapshot: str) -> str:
+        accept = bool(get_current_context()["params"].get("accept_anomaly"))
         with fail_fast():
-            return pipeline.load(settings(), as_date(snapshot))
+            return pipeline.load(settings(), as_date(snapshot), accept_anomaly=accept)
 
     @task(pool=DUCKDB_POOL, execution_timeout=timedelta(hours=1))
     def controls(snapshot: str) -> None:

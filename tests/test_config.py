@@ -83,3 +83,29 @@ def test_key_from_environment_wins(monkeypatch, tmp_path):
 def test_short_key_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="shorter than 16 bytes"):
         load_settings(data_dir=tmp_path, pseudonym_key="short").key_bytes()
+
+
+def test_deployment_and_sanity_settings(monkeypatch, tmp_path):
+    s = load_settings(data_dir=tmp_path)
+    assert s.deployment == "embedded" and s.max_row_drop_share == 0.20
+    assert s.max_manifest_bytes == 64 * 1024 and s.max_manifest_depth == 8
+    monkeypatch.setenv("NIR_DEPLOYMENT", "deployed")
+    monkeypatch.setenv("NIR_MAX_ROW_DROP_SHARE", "0.5")
+    s = load_settings(data_dir=tmp_path)
+    assert s.deployment == "deployed" and s.max_row_drop_share == 0.5
+    monkeypatch.setenv("NIR_DEPLOYMENT", "production")
+    with pytest.raises(ConfigError, match="deployment"):
+        load_settings()
+    monkeypatch.setenv("NIR_DEPLOYMENT", "deployed")
+    monkeypatch.setenv("NIR_MAX_ROW_DROP_SHARE", "1.5")
+    with pytest.raises(ConfigError, match="max_row_drop_share"):
+        load_settings()
+
+
+def test_deployed_key_file_outside_the_data_folder_is_used(tmp_path):
+    key = tmp_path / "run_secrets" / "nir_pseudonym_key"
+    key.parent.mkdir()
+    key.write_text("z" * 64 + "\n")
+    s = load_settings(data_dir=tmp_path / "data", deployment="deployed", pseudonym_key_file=key)
+    assert s.key_bytes() == b"z" * 64
+    assert not (tmp_path / "data").exists()  # nothing created in the data folder

@@ -73,13 +73,15 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last_exc})")
 
 
-_VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
+_VAR = re.compile(r"\$\$|\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
 def interpolate(value: str, variables: dict[str, str]) -> str:
-    """Docker Compose's ``${X}``, ``${X:-default}`` and ``${X:?error}``."""
+    """Docker Compose's ``${X}``, ``${X:-default}``, ``${X:?error}`` and ``$$`` (a ``$``)."""
 
     def sub(m: re.Match[str]) -> str:
+        if m.group() == "$$":
+            return "$"
         name, op, arg = m.group(1), m.group(2), m.group(3)
         if variables.get(name):
             return variables[name]
@@ -224,10 +226,14 @@ class Deployment:
         return "\n".join(out)
 
 
-def compose_services() -> dict[str, Any]:
+def yaml_doc() -> dict[str, Any]:
     import yaml
 
-    return yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def compose_services() -> dict[str, Any]:
+    return yaml_doc()["services"]
 
 
 def host_env(
@@ -236,13 +242,19 @@ def host_env(
     paths: dict[str, Path],
     hosts: dict[str, str],
 ) -> dict[str, str]:
-    """The compose environment with container paths and host names mapped to this machine."""
+    """The compose environment with container paths and host names mapped to this machine.
+
+    A path is mapped where it is the whole value or a word of it (``cat /run/secrets/x``).
+    """
     env: dict[str, str] = {}
     for key, raw in compose_env.items():
         value = interpolate(str(raw), variables)
         for container_path, host_path in paths.items():
-            if value == container_path or value.startswith(container_path + "/"):
-                value = str(host_path) + value[len(container_path) :]
+            value = re.sub(
+                rf"(^|(?<=[\s\"'(]))({re.escape(container_path)})(?=/|$|[\s\"')])",
+                lambda _m, h=str(host_path): h,
+                value,
+            )
         for container_host, host in hosts.items():
             value = value.replace(container_host, host)
         env[key] = value
@@ -258,30 +270,48 @@ def deployment(tmp_path: Path, postgres: Postgres) -> Iterator[Deployment]:
     services = compose_services()
     home = tmp_path / "airflow_home"
     data_dir = tmp_path / "data"
-    for d in (home / "logs", home / "secrets", data_dir):
-        d.mkdir(parents=True)
+    run_secrets = tmp_path / "run_secrets"  # compose's secret files (/run/secrets/), not in data
+    for d in (home / "logs", home / "secrets", data_dir, run_secrets):
+        d.mkdir(parents=True, mode=0o700)
     password = secrets.token_urlsafe(12)
     (home / "secrets" / "passwords.json").write_text(json.dumps({"admin": password}))
     from cryptography.fernet import Fernet
 
-    variables = {
-        "POSTGRES_PASSWORD": postgres.password,
-        "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+    secret_files = {
+        "postgres_password": postgres.password,
+        "airflow_jwt_secret": secrets.token_urlsafe(32),
+        "airflow_fernet_key": Fernet.generate_key().decode(),
+        "nir_pseudonym_key": secrets.token_hex(32),
     }
+    declared = yaml_doc()["secrets"]
+    assert set(declared) == set(secret_files), "docker-compose.yml declares other secrets"
+    for name, value in secret_files.items():
+        path = run_secrets / name
+        path.write_text(value + "\n")
+        path.chmod(0o400)
+    variables = {"NIR_SECRETS_DIR": str(run_secrets)}
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NIR_"))}
     env |= host_env(
         services["airflow-scheduler"]["environment"],
         variables,
-        paths={"/opt/nir": PROJECT_ROOT, "/opt/airflow": home, "/data": data_dir},
+        paths={
+            "/opt/nir": PROJECT_ROOT,
+            "/opt/airflow": home,
+            "/data": data_dir,
+            "/run/secrets": run_secrets,
+        },
         hosts={
             "@postgres:5432/": f"@127.0.0.1:{postgres.port}/",
             "//airflow-apiserver:8080/": f"//127.0.0.1:{api_port}/",
         },
     )
-    assert str(postgres.port) in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert str(postgres.port) in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
+    assert str(run_secrets) in env["AIRFLOW__CORE__FERNET_KEY_CMD"]
     assert str(api_port) in env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    # the deployment's key is a secret file outside the data folder, and nir checks that
+    assert env["NIR_DEPLOYMENT"] == "deployed"
+    assert Path(env["NIR_PSEUDONYM_KEY_FILE"]).parent == run_secrets
     env |= {
         "AIRFLOW_HOME": str(home),  # the image's ENV
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",

@@ -194,6 +194,7 @@ def test_bad_delivery_is_rejected_and_warehouse_unchanged(settings, case):
     spoil, expected = BAD[case]
     d = small_delivery.make(settings.landing, SNAP)
     spoil(d)
+    before_files = [p.name for p in d.iterdir()]
     with pytest.raises(ContractError) as exc:
         load_delivery(settings, d)
     message = str(exc.value)
@@ -201,8 +202,8 @@ def test_bad_delivery_is_rejected_and_warehouse_unchanged(settings, case):
         assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
     assert "\n" not in message
     assert sha(settings.warehouse) == before
-    # Moved out of the landing area into quarantine, with a report.
-    assert not d.exists()
+    # Copied into quarantine with a report; the landing folder is left as delivered.
+    assert sorted(p.name for p in d.iterdir()) == sorted(before_files)
     (q,) = settings.quarantine_dir.iterdir()
     assert q.name.startswith("2024-02-01-")
     assert expected[0] in (q / "REJECTED.txt").read_text()

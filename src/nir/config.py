@@ -13,12 +13,12 @@ two runs can live side by side.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
+import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIR_", extra="forbid", frozen=True)
 
     # --- where things live -------------------------------------------------------------
+    deployment: Literal["embedded", "deployed"] = Field(
+        "embedded",
+        description="'deployed' (docker-compose.yml sets it) refuses a pseudonym key file "
+        "inside data_dir and never creates a key by itself.",
+    )
     data_dir: Path = Field(Path("data"), description="Root of everything the pipeline writes.")
     landing_dir: Path | None = Field(None, description="Where deliveries arrive.")
     warehouse_path: Path | None = Field(None, description="The DuckDB warehouse file.")
@@ -61,6 +66,17 @@ class Settings(BaseSettings):
     # --- input limits --------------------------------------------------------------------
     max_file_bytes: int = Field(2 * 1024**3, description="Largest CSV file accepted.")
     max_field_chars: int = Field(1000, description="Longest field accepted in a CSV.")
+    max_manifest_bytes: int = Field(64 * 1024, description="Largest manifest.json accepted.")
+    max_manifest_depth: int = Field(8, description="Deepest nesting accepted in manifest.json.")
+
+    # --- sanity of a delivery (held unless loaded with --accept-anomaly) ------------------
+    max_row_drop_share: float = Field(
+        0.20,
+        ge=0.0,
+        le=1.0,
+        description="Hold a snapshot when a file has fewer rows than the previous snapshot's "
+        "by more than this share.",
+    )
 
     # --- statistics rules ----------------------------------------------------------------
     chain_gap_days: int = 90
@@ -75,6 +91,15 @@ class Settings(BaseSettings):
     # --- publication gate ----------------------------------------------------------------
     gate_max_ikke_registrert_share: float = 0.05
     gate_max_error_spell_share: float = 0.10
+
+    # --- the IMDi tracker (nir.kommune.tracker) ----------------------------------------------
+    tracker_target_share: float = Field(
+        0.98,
+        ge=0.0,
+        le=1.0,
+        description="A kommune is behind when the projected share without findings of one of "
+        "the deadline notice's controls is below this at the deadline.",
+    )
 
     @field_validator("data_dir", "landing_dir", "warehouse_path", "pseudonym_key_file")
     @classmethod
@@ -157,8 +182,32 @@ class Settings(BaseSettings):
         """Where the key is read from when it is not given by ``NIR_PSEUDONYM_KEY``."""
         return self.pseudonym_key_file or self.secrets_dir / "pseudonym.key"
 
+    def check_key_location(self) -> None:
+        """Refuse a deployed run whose key file lies under ``data_dir``.
+
+        Whoever can read the data folder (every container mounts it) could otherwise recompute
+        every pseudonym from a list of candidate numbers. The embedded default keeps its key in
+        ``data/secrets/`` and says so when it creates it.
+        """
+        if self.deployment != "deployed" or self.pseudonym_key is not None:
+            return
+        if self.pseudonym_key_file is None:
+            raise ConfigError(
+                "a deployed run needs NIR_PSEUDONYM_KEY_FILE (a secret file outside the data "
+                "folder, see docs/operations.md); it never creates a key by itself"
+            )
+        key = self.pseudonym_key_file.resolve()
+        data = self.data_dir.resolve()
+        if key.is_relative_to(data):
+            raise ConfigError(
+                f"the pseudonym key file {key} is inside the data folder {data}: a deployed run "
+                "keeps the key apart from the data (a secret file mounted only where deliveries "
+                "are loaded, docs/operations.md); move it and set NIR_PSEUDONYM_KEY_FILE"
+            )
+
     def key_bytes(self) -> bytes:
         """The pseudonymisation key. Never logged, never written into the warehouse."""
+        self.check_key_location()
         if self.pseudonym_key is not None:
             key = self.pseudonym_key.get_secret_value().encode()
         else:
@@ -169,8 +218,20 @@ class Settings(BaseSettings):
                         f"pseudonym key file {path} does not exist: create it, or set "
                         "NIR_PSEUDONYM_KEY."
                     )
-                write_new_key(path)
-            key = path.read_text().strip().encode()
+                if write_new_key(path):
+                    print(
+                        f"note: created the pseudonym key {path} inside the data folder "
+                        "(embedded default); a deployment keeps it elsewhere "
+                        "(docs/operations.md)",
+                        file=sys.stderr,
+                    )
+            try:
+                key = path.read_text().strip().encode()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"the pseudonym key file {path} cannot be read ({type(exc).__name__}): "
+                    "check its owner and mode"
+                ) from None
         if len(key) < 16:
             raise ConfigError(
                 "the pseudonym key is shorter than 16 bytes: use at least 32 random bytes "
@@ -179,11 +240,12 @@ class Settings(BaseSettings):
         return key
 
 
-def write_new_key(path: Path, *, replace: bool = False) -> None:
+def write_new_key(path: Path, *, replace: bool = False) -> bool:
     """Write a new random key to ``path``, owner-only and atomically.
 
     With ``replace`` (a rotation) the new key takes the old one's place; without it the key is
     only created when there is none, and a process that loses that race keeps the winner's.
+    Returns whether this call wrote the key.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
@@ -192,14 +254,18 @@ def write_new_key(path: Path, *, replace: bool = False) -> None:
         f.write(secrets.token_hex(32))
         f.flush()
         os.fsync(f.fileno())
+    written = True
     try:
         if replace:
             os.replace(tmp, path)
         else:
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(tmp, path)
+            except FileExistsError:
+                written = False
     finally:
         tmp.unlink(missing_ok=True)
+    return written
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -55,6 +55,9 @@ class Column:
     type: ColType
     required: bool = False  # an empty field is a contract violation
     codes: tuple[str, ...] | None = None  # allowed values for CODE columns
+    #: A DATE column the warehouse keeps only the year of, under this name (``fodselsdato``
+    #: -> ``fodselsaar``): the statistics need the age at 31.12, not the birth date.
+    year_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ PERSONER = FileSpec(
         Column("nir_lopenr", _I, required=True),
         Column("fodselsnummer", _F, required=True),
         Column("kjonn", _C, required=True, codes=KJONN),
-        Column("fodselsdato", _D, required=True),
+        Column("fodselsdato", _D, required=True, year_as="fodselsaar"),
         Column("landbakgrunn", _T),
         Column("bosatt_kommune", _K),
         Column("bosettingsdato", _D),
@@ -237,12 +240,16 @@ def raw_columns(spec: FileSpec) -> list[tuple[str, str]]:
 
     The raw tables hold the delivery typed, one partition per ``snapshot_date``. The
     fødselsnummer column is replaced by ``fnr_pseudonym`` (keyed HMAC-SHA256, hex) and
-    ``fnr_gyldig`` (whether it passed its check digits).
+    ``fnr_gyldig`` (whether it passed its check digits); the birth date is kept as its year
+    only (``fodselsaar``), so that the warehouse holds no date that, with the key, narrows the
+    search for a person's number.
     """
     cols: list[tuple[str, str]] = [("snapshot_date", "DATE")]
     for c in spec.columns:
         if c.type is ColType.FNR:
             cols += [("fnr_pseudonym", "VARCHAR"), ("fnr_gyldig", "BOOLEAN")]
+        elif c.year_as:
+            cols.append((c.year_as, "INTEGER"))
         else:
             cols.append((c.name, c.type.sql))
     return cols

@@ -11,7 +11,6 @@ tables are handed to the loader, so a delivery is read once.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -28,6 +27,7 @@ import pyarrow.csv as pacsv
 from nir.config import Settings, load_settings
 from nir.contracts import nir_export as spec
 from nir.contracts.nir_export import ColType, FileSpec
+from nir.errors import one_line, shown_value
 
 CODEC = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}
 _MAX_EXAMPLES = 3
@@ -52,7 +52,7 @@ class Problem:
             where += f", column {self.column}"
         more = f" ({self.rows - 1} more row(s) like it)" if self.rows > 1 else ""
         hint = f"; {self.hint}" if self.hint else ""
-        return f"{where}: {self.message}{more}{hint}"
+        return one_line(f"{where}: {self.message}{more}{hint}", 600)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -119,31 +119,75 @@ class DeliveryRejected(Exception):
 
 
 def parse_delivery(path: Path, settings: Settings | None = None) -> CheckedDelivery:
-    """Check the delivery and return its parsed tables, or raise :class:`DeliveryRejected`."""
+    """Check the delivery and return its parsed tables, or raise :class:`DeliveryRejected`.
+
+    This is the boundary for bad input: whatever the bytes, a delivery either passes or is
+    rejected with problems; nothing read from it escapes as an exception.
+    """
     settings = settings or load_settings()
-    path = Path(path)
+    path = Path(path).resolve()
     problems: list[Problem] = []
+    current = spec.MANIFEST
+    delivery: CheckedDelivery | None = None
     try:
-        manifest = _read_manifest(path, problems)
+        manifest = _read_manifest(path, problems, settings)
         delivery = CheckedDelivery(path, manifest)
         for fspec in spec.FILES:
+            current = fspec.name
             table = _read_file(path, fspec, manifest, settings, problems)
             if table is not None:
                 delivery.tables[fspec.table] = table
+        current = "delivery"
         if not problems:
             _check_values(delivery, problems)
     except _Stop:
         pass
-    if problems:
-        raise DeliveryRejected(path, problems)
+    except Exception as exc:  # the boundary: never a traceback, never the bytes themselves
+        problems.append(
+            Problem(
+                current,
+                f"cannot be read ({type(exc).__name__})",
+                hint="the file is malformed; re-export it and deliver again",
+            )
+        )
+    if problems or delivery is None:
+        raise DeliveryRejected(path, problems or [Problem("delivery", "cannot be read")])
     return delivery
 
 
 # --- manifest -------------------------------------------------------------------------------
-def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > 18:
+        raise ValueError("integer too long")
+    return int(text)
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, stopping once past ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            break
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def _read_manifest(path: Path, problems: list[Problem], settings: Settings) -> Manifest:
     mf = path / spec.MANIFEST
     if not path.is_dir():
         problems.append(Problem(str(path), "delivery folder does not exist"))
+        raise _Stop
+    if mf.is_symlink() or (mf.exists() and not mf.is_file()):
+        problems.append(Problem(spec.MANIFEST, "is not a regular file (symlinks are not accepted)"))
         raise _Stop
     if not mf.is_file():
         problems.append(
@@ -154,11 +198,47 @@ def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
             )
         )
         raise _Stop
+    size = mf.stat().st_size
+    if size > settings.max_manifest_bytes:
+        problems.append(
+            Problem(
+                spec.MANIFEST,
+                f"is {size} bytes, over the limit of {settings.max_manifest_bytes}",
+                hint="a manifest lists four files; fix the export",
+            )
+        )
+        raise _Stop
     try:
-        doc = json.loads(mf.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problems.append(Problem(spec.MANIFEST, f"not valid JSON ({exc})", hint="fix the export"))
-        raise _Stop from exc
+        doc = json.loads(
+            mf.read_bytes().decode("utf-8-sig"),
+            parse_int=_json_int,
+            parse_constant=_json_constant,
+        )
+    except json.JSONDecodeError as exc:
+        problems.append(
+            Problem(
+                spec.MANIFEST,
+                f"not valid JSON ({one_line(exc.msg, 80)} at line {exc.lineno} column {exc.colno})",
+                hint="fix the export",
+            )
+        )
+        raise _Stop from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        what = {
+            "UnicodeDecodeError": "not UTF-8",
+            "RecursionError": "nested too deeply",
+        }.get(type(exc).__name__, "not valid JSON (a number over 18 digits, NaN or Infinity)")
+        problems.append(Problem(spec.MANIFEST, what, hint="fix the export"))
+        raise _Stop from None
+    if _depth(doc, settings.max_manifest_depth) > settings.max_manifest_depth:
+        problems.append(
+            Problem(
+                spec.MANIFEST,
+                f"is nested deeper than {settings.max_manifest_depth} levels",
+                hint="fix the export",
+            )
+        )
+        raise _Stop
     if not isinstance(doc, dict):
         problems.append(Problem(spec.MANIFEST, "must be a JSON object"))
         raise _Stop
@@ -171,7 +251,10 @@ def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
             ok = None
         if ok in (None, False):
             problems.append(
-                Problem(spec.MANIFEST, f"field {key!r} is {value!r}, expected {expected}")
+                Problem(
+                    spec.MANIFEST,
+                    f"field {key!r} is {_shown_json(value)}, expected {expected}",
+                )
             )
         return ok
 
@@ -203,7 +286,7 @@ def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
         problems.append(
             Problem(
                 spec.MANIFEST,
-                f"snapshot_date {snap} does not match the folder name {path.name!r}",
+                f"snapshot_date {snap} does not match the folder name {shown_value(path.name)}",
                 hint="deliveries live in <landing>/<snapshot_date>/",
             )
         )
@@ -216,7 +299,9 @@ def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
         problems.append(
             Problem(
                 spec.MANIFEST,
-                f"lists files that are not in the contract: {', '.join(map(repr, unknown))}",
+                "lists files that are not in the contract: "
+                + ", ".join(shown_value(u) for u in unknown[:3])
+                + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""),
                 hint=f"expected exactly {', '.join(spec.FILES_BY_NAME)}",
             )
         )
@@ -226,6 +311,15 @@ def _read_manifest(path: Path, problems: list[Problem]) -> Manifest:
     if problems:
         raise _Stop
     return Manifest(version, kind, snap, extracted, encoding, files)
+
+
+def _shown_json(value: Any) -> str:
+    """A manifest value in a message: its JSON type when it is a container, else bounded."""
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, str):
+        return shown_value(value)
+    return shown_value(json.dumps(value))
 
 
 # --- one file --------------------------------------------------------------------------------
@@ -284,10 +378,25 @@ def _read_file(
         problems.append(Problem(name, "contains a NUL byte", line=line, hint="re-export the file"))
         return None
 
+    # Line ends: LF or CRLF. A CR alone (old Mac line ends, a stray CR) is refused here,
+    # with its line, rather than half-understood by a CSV reader.
+    lone_cr = _LONE_CR.search(text)
+    if lone_cr:
+        problems.append(
+            Problem(
+                name,
+                "contains a carriage return (CR) that does not end a line (CR LF): line "
+                "ends must be LF or CRLF",
+                line=text.count("\n", 0, lone_cr.start()) + 1,
+                hint="re-export the file with LF or CRLF line ends",
+            )
+        )
+        return None
+
     # Header: exact names in the exact order.
     first_end = text.find("\n")
-    header_line = (text if first_end < 0 else text[:first_end]).rstrip("\r")
-    header = next(csv.reader([header_line], delimiter=spec.DELIMITER, quotechar=spec.QUOTECHAR))
+    header_line = (text if first_end < 0 else text[:first_end]).removesuffix("\r")
+    header = _split_header(header_line)
     if header != fspec.header:
         missing = [c for c in fspec.header if c not in header]
         extra = [c for c in header if c not in fspec.header]
@@ -295,7 +404,9 @@ def _read_file(
         if missing:
             detail.append(f"missing {', '.join(missing)}")
         if extra:
-            detail.append(f"unexpected {', '.join(repr(c[:40]) for c in extra)}")
+            shown = ", ".join(shown_value(c, file=None, limit=30) for c in extra[:3])
+            more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
+            detail.append(f"unexpected {shown}{more}")
         if not detail:
             detail.append("columns in the wrong order")
         problems.append(
@@ -345,11 +456,24 @@ def _read_file(
         problems.append(
             Problem(
                 name,
-                f"sha256 is {digest[:12]}…, the manifest says {expected['sha256'][:12]}…",
+                f"sha256 is {digest[:8]}…, the manifest says {expected['sha256'][:8]}…",
                 hint="the file changed after the manifest was written; ask for the delivery again",
             )
         )
     return table
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _split_header(line: str) -> list[str]:
+    """The header's names; quoting as in the data (a quoted name is unquoted)."""
+    names = []
+    for field_ in line.split(spec.DELIMITER):
+        if len(field_) >= 2 and field_[0] == field_[-1] == spec.QUOTECHAR:
+            field_ = field_[1:-1].replace(spec.QUOTECHAR * 2, spec.QUOTECHAR)
+        names.append(field_)
+    return names
 
 
 def _parse_csv(
@@ -387,8 +511,9 @@ def _parse_csv(
             bad.clear()
             read(False, handler)
     except pa.ArrowInvalid as exc:
-        msg = str(exc).split("\n")[0]
-        msg = re.sub(r"\d{11}", "<11 digits>", msg)[:200]  # never echo a fødselsnummer
+        # pyarrow's message quotes the offending row: keep only what it says, never the row
+        known = re.search(r"Expected \d+ columns, got \d+", str(exc))
+        msg = known.group() if known else "malformed quoting or line ends"
         problems.append(Problem(name, f"cannot be parsed as CSV ({msg})", hint="re-export it"))
         return None
     if bad:
@@ -504,9 +629,7 @@ def _check_table(con: duckdb.DuckDBPyConnection, fspec: FileSpec, problems: list
             value = con.execute(
                 f'select "{col.name}" from {fspec.table} where _line = {line}'
             ).fetchone()
-            shown = "" if value is None or value[0] is None else value[0]
-            # never echo an identity number
-            shown = f"<{len(shown)} characters>" if col.type is ColType.FNR else repr(shown[:40])
+            shown = shown_value(None if value is None else value[0], file=fspec.name)
             message = (
                 f"value {shown} is invalid: {expected}"
                 if expected.startswith("expected")
@@ -530,7 +653,8 @@ def _check_table(con: duckdb.DuckDBPyConnection, fspec: FileSpec, problems: list
         problems.append(
             Problem(
                 fspec.name,
-                f"key {fspec.key} = {dup[0]} occurs {dup[1]} times; keys must be unique",
+                f"key {fspec.key} = {shown_value(dup[0], file=fspec.name)} occurs {dup[1]} "
+                "times; keys must be unique",
                 column=fspec.key,
             )
         )
@@ -561,3 +685,56 @@ def _check_references(con: duckdb.DuckDBPyConnection, problems: list[Problem]) -
                     hint="a snapshot must be consistent; ask for the delivery again",
                 )
             )
+    # A tiltak belongs to its spell's person: the same nir_lopenr on both.
+    row = con.execute(
+        "select count(*), min(t._line) from tiltak t join deltakelser d "
+        "on d.deltakelse_id = t.deltakelse_id where t.nir_lopenr <> d.nir_lopenr"
+    ).fetchone()
+    if row and row[0]:
+        problems.append(
+            Problem(
+                "tiltak.csv",
+                "nir_lopenr differs from the nir_lopenr of its deltakelse_id in deltakelser.csv",
+                line=row[1],
+                column="nir_lopenr",
+                rows=row[0],
+                hint="a tiltak belongs to its spell's person; correct the export and deliver again",
+            )
+        )
+
+
+# --- sanity (held, not rejected) -----------------------------------------------------------------
+def anomalies(
+    delivery: CheckedDelivery,
+    settings: Settings,
+    previous: tuple[date, dict[str, int]] | None = None,
+    today: date | None = None,
+) -> list[str]:
+    """What makes a delivery that follows the contract look wrong; empty when nothing does.
+
+    ``previous`` is the newest snapshot already loaded before this one and its row counts per
+    raw table. A delivery with anomalies is held until someone accepts it (--accept-anomaly).
+    """
+    from zoneinfo import ZoneInfo
+
+    reasons: list[str] = []
+    snap = delivery.manifest.snapshot_date
+    today = today or datetime.now(ZoneInfo(spec.TIMEZONE)).date()
+    rows = {t: delivery.tables[t].num_rows for t in delivery.tables}
+    if snap > today:
+        reasons.append(f"it is dated {snap}, after today ({today})")
+    if rows and not any(rows.values()):
+        reasons.append("it is empty (no rows in any file)")
+    if previous is not None:
+        prev_snap, prev_rows = previous
+        limit = settings.max_row_drop_share
+        for table, before in prev_rows.items():
+            now = rows.get(table)
+            if now is None or not before:
+                continue
+            if (before - now) / before > limit:
+                reasons.append(
+                    f"{table} has {now} rows, {before - now} ({(before - now) / before:.0%}) "
+                    f"fewer than snapshot {prev_snap} (limit {limit:.0%})"
+                )
+    return reasons

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -26,9 +27,15 @@ from nir import faults
 from nir.config import Settings
 from nir.contracts import nir_export as spec
 from nir.contracts.nir_export import ColType, FileSpec
-from nir.delivery.check import CheckedDelivery, DeliveryRejected, Problem, parse_delivery
+from nir.delivery.check import (
+    CheckedDelivery,
+    DeliveryRejected,
+    Problem,
+    anomalies,
+    parse_delivery,
+)
 from nir.delivery.pseudonymize import key_id, pseudonymise_table
-from nir.errors import ContractError, NirError
+from nir.errors import ContractError, DeliveryHeld, NirError, one_line, scrub
 from nir.warehouse import connect, writer_lock
 
 
@@ -68,7 +75,26 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for fspec in spec.FILES:
         cols = ", ".join(f'"{n}" {t}' for n, t in spec.raw_columns(fspec))
         con.execute(f"create table if not exists raw.{fspec.table} ({cols})")
+        _keep_only_years(con, fspec)
     con.execute(LEVERANSER_DDL)
+
+
+def _keep_only_years(con: duckdb.DuckDBPyConnection, fspec: FileSpec) -> None:
+    """A warehouse written before birth dates were reduced to years: reduce them now."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ?",
+            [fspec.table],
+        ).fetchall()
+    }
+    for col in fspec.columns:
+        if col.year_as and col.name in have:
+            con.execute(f'alter table raw.{fspec.table} add column "{col.year_as}" integer')
+            con.execute(f'update raw.{fspec.table} set "{col.year_as}" = year("{col.name}")')
+            con.execute(f'alter table raw.{fspec.table} drop column "{col.name}"')
+            con.execute("checkpoint")
 
 
 def _typed(col: spec.Column) -> str:
@@ -76,6 +102,8 @@ def _typed(col: spec.Column) -> str:
     match col.type:
         case ColType.INTEGER:
             return f"cast({c} as bigint)"
+        case ColType.DATE if col.year_as:
+            return f"year(strptime({c}, '{spec.DATE_FORMAT}'))"
         case ColType.DATE:
             return f"cast(strptime({c}, '{spec.DATE_FORMAT}') as date)"
         case ColType.TIMESTAMP:
@@ -94,8 +122,12 @@ def _select_list(fspec: FileSpec) -> str:
         if col.type is ColType.FNR:
             parts += ["fnr_pseudonym", "fnr_gyldig"]
         else:
-            parts.append(f'{_typed(col)} as "{col.name}"')
+            parts.append(f'{_typed(col)} as "{col.year_as or col.name}"')
     return ", ".join(parts)
+
+
+def _column_list(fspec: FileSpec) -> str:
+    return ", ".join(f'"{n}"' for n, _ in spec.raw_columns(fspec))
 
 
 # --- load log and quarantine -------------------------------------------------------------------
@@ -112,35 +144,70 @@ def read_load_log(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in settings.load_log.read_text("utf-8").splitlines()]
 
 
-def _file_facts(path: Path) -> dict[str, Any]:
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _file_facts(path: Path, settings: Settings) -> dict[str, Any]:
+    """The manifest's rows and sha256 per contract file, for the log; nothing else of it."""
     try:
-        doc = json.loads((path / spec.MANIFEST).read_bytes().decode("utf-8-sig"))
-        return dict(doc.get("files") or {})
-    except (OSError, ValueError, AttributeError):
+        mf = path / spec.MANIFEST
+        if mf.is_symlink() or mf.stat().st_size > settings.max_manifest_bytes:
+            return {}
+        doc = json.loads(mf.read_bytes().decode("utf-8-sig"))
+        files = doc.get("files")
+        out: dict[str, Any] = {}
+        for name in spec.FILES_BY_NAME:
+            entry = files.get(name) if isinstance(files, dict) else None
+            if not isinstance(entry, dict):
+                continue
+            rows, sha = entry.get("rows"), entry.get("sha256")
+            out[name] = {
+                "rows": rows if isinstance(rows, int) and 0 <= rows < 10**12 else None,
+                "sha256": sha if isinstance(sha, str) and _HEX64.fullmatch(sha) else None,
+            }
+        return out
+    except Exception:  # a broken manifest is what the problems say; the log keeps nothing of it
         return {}
 
 
-def quarantine(settings: Settings, path: Path, problems: list[Problem]) -> Path:
-    """Move a rejected delivery out of the landing area, with a readable report beside it.
+def _copy_delivery(path: Path, target: Path) -> None:
+    """Copy the delivery's regular contract files into ``target`` (never move, never follow
+    a symlink): the landing folder stays as it was delivered."""
+    for name in (spec.MANIFEST, *spec.FILES_BY_NAME):
+        src = path / name
+        with contextlib.suppress(OSError):
+            if src.is_file() and not src.is_symlink():
+                shutil.copyfile(src, target / name, follow_symlinks=False)
+                os.chmod(target / name, 0o600)
 
-    A delivery outside the landing area (given by hand) is copied, not moved.
-    """
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = settings.quarantine_dir / f"{path.name}-{stamp}"
+
+def _new_report_dir(settings: Settings, snapshot: str, suffix: str = "") -> tuple[Path, str]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     settings.quarantine_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        inside_landing = path.resolve().is_relative_to(settings.landing.resolve())
-    except OSError:
-        inside_landing = False
-    if path.is_dir():
-        if inside_landing:
-            shutil.move(str(path), target)
-        else:
-            shutil.copytree(path, target, symlinks=True)
-    else:
-        target.mkdir(mode=0o700)
+    os.chmod(settings.quarantine_dir, 0o700)
+    target = settings.quarantine_dir / f"{snapshot}-{stamp}{suffix}"
+    target.mkdir(mode=0o700)
+    return target, stamp
+
+
+def _snapshot_name(path: Path) -> str:
+    """The folder name as it may appear in paths and messages (the snapshot date, normally)."""
+    name = path.name
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
+        return name
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:40] or "delivery"
+
+
+def quarantine(settings: Settings, path: Path, problems: list[Problem]) -> Path:
+    """Copy a rejected delivery into quarantine, with a readable report beside it.
+
+    The delivery itself is left where it is, as it is: never moved, never emptied.
+    """
+    target, stamp = _new_report_dir(settings, _snapshot_name(path))
+    _copy_delivery(path, target)
     lines = [
-        f"Delivery {path.name} was rejected on {stamp} and moved here from {path}.",
+        f"Delivery {_snapshot_name(path)} was rejected on {stamp}; its files were copied here "
+        f"from {path} (left there as delivered).",
         "Problems (file, line, column: what is wrong; what to do):",
         *[f"  - {p}" for p in problems],
         "",
@@ -154,38 +221,86 @@ def quarantine(settings: Settings, path: Path, problems: list[Problem]) -> Path:
     return target
 
 
+def hold(settings: Settings, path: Path, snapshot: str, reasons: list[str]) -> Path:
+    """Write the report of a held delivery (nothing is copied or moved)."""
+    target, stamp = _new_report_dir(settings, snapshot, "-held")
+    lines = [
+        f"Delivery {snapshot} in {path} follows the contract but was held on {stamp}:",
+        *[f"  - {r}" for r in reasons],
+        "",
+        "If the delivery is genuine, load it with `nir load --accept-anomaly <delivery>` (or",
+        'trigger the DAG with the run conf {"accept_anomaly": true}); otherwise have it',
+        "corrected and delivered again. This folder can then be deleted.",
+    ]
+    (target / "HELD.txt").write_text("\n".join(lines) + "\n", "utf-8")
+    return target
+
+
 def check_or_quarantine(settings: Settings, path: Path) -> CheckedDelivery:
     """Check the delivery; if it breaks the contract, quarantine it and raise ContractError."""
-    path = Path(path)
+    path = Path(path).resolve()
     started = time.monotonic()
     try:
         return parse_delivery(path, settings)
     except DeliveryRejected as exc:
-        files = _file_facts(path)
-        target = quarantine(settings, path, exc.problems)
+        files = _file_facts(path, settings)
+        try:
+            target: Path | str = quarantine(settings, path, exc.problems)
+        except OSError as write_error:  # still refuse the delivery, and say why there is no copy
+            target = f"nowhere (the copy failed: {scrub(str(write_error), 120)})"
         _log(
             settings,
             {
                 "time": datetime.now(UTC).isoformat(),
-                "snapshot": path.name,
+                "snapshot": _snapshot_name(path),
                 "delivery": str(path),
                 "outcome": "rejected",
                 "files": files,
-                "problems": [str(p) for p in exc.problems],
+                "problems": [str(p) for p in exc.problems[:20]],
                 "quarantine": str(target),
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
-        err = ContractError(path.name, exc.problems)
-        err.args = (f"{err.args[0]}; quarantined in {target}",)
+        err = ContractError(_snapshot_name(path), exc.problems)
+        err.args = (one_line(f"{err.args[0]}; quarantined in {target}", 1000),)
         raise err from None
 
 
+def previous_snapshot(
+    con: duckdb.DuckDBPyConnection, snapshot: date
+) -> tuple[date, dict[str, int]] | None:
+    """The newest snapshot in ``raw`` older than ``snapshot``, with its rows per table."""
+    row = con.execute(
+        "select max(snapshot_date) from raw.leveranser where snapshot_date < ?", [snapshot]
+    ).fetchone()
+    if not row or row[0] is None:
+        return None
+    prev = row[0]
+    counts = {}
+    for fspec in spec.FILES:
+        n = con.execute(
+            f"select count(*) from raw.{fspec.table} where snapshot_date = ?", [prev]
+        ).fetchone()
+        counts[fspec.table] = n[0] if n else 0
+    return prev, counts
+
+
+class _Held(Exception):
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+
+
 # --- load --------------------------------------------------------------------------------------
-def load_delivery(settings: Settings, path: Path) -> LoadResult:
-    """Check and load one delivery (one transaction); see the module docstring."""
+def load_delivery(settings: Settings, path: Path, *, accept_anomaly: bool = False) -> LoadResult:
+    """Check and load one delivery (one transaction); see the module docstring.
+
+    A delivery that follows the contract but looks wrong (:func:`nir.delivery.check.anomalies`:
+    empty, dated after today, far fewer rows than the previous snapshot) is held, not loaded,
+    unless ``accept_anomaly``: :class:`~nir.errors.DeliveryHeld` (exit 3).
+    """
     started = time.monotonic()
-    delivery = check_or_quarantine(settings, Path(path))
+    path = Path(path).resolve()
+    delivery = check_or_quarantine(settings, path)
     m = delivery.manifest
     key = settings.key_bytes()
     kid = key_id(key)
@@ -203,6 +318,7 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
         "fingerprint": delivery.fingerprint,
     }
 
+    held: list[str] = []
     with writer_lock(settings):
         con = connect(settings)
         try:
@@ -211,6 +327,11 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
                 "select fingerprint, pseudonym_key_id from raw.leveranser where snapshot_date = ?",
                 [m.snapshot_date],
             ).fetchone()
+            reasons = anomalies(delivery, settings, previous_snapshot(con, m.snapshot_date))
+            if reasons and not accept_anomaly and prior != (delivery.fingerprint, kid):
+                raise _Held(reasons)
+            if reasons:
+                entry["accepted_anomalies"] = reasons
             if prior == (delivery.fingerprint, kid):
                 result = LoadResult(m.snapshot_date, "unchanged", "already loaded", rows)
             else:
@@ -224,8 +345,8 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
                     )
                     faults.point(f"load:deleted:{fspec.table}")
                     con.execute(
-                        f"insert into raw.{fspec.table} select ?::date as snapshot_date, "
-                        f"{_select_list(fspec)} from {view}",
+                        f"insert into raw.{fspec.table} ({_column_list(fspec)}) "
+                        f"select ?::date as snapshot_date, {_select_list(fspec)} from {view}",
                         [m.snapshot_date],
                     )
                     con.unregister(view)
@@ -256,17 +377,51 @@ def load_delivery(settings: Settings, path: Path) -> LoadResult:
         except (duckdb.Error, OSError) as exc:
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
-            entry.update(outcome="failed", message=str(exc)[:300])
+            entry.update(outcome="failed", message=scrub(str(exc), 300))
             entry["seconds"] = round(time.monotonic() - started, 3)
             _log(settings, entry)
             raise LoadError(
                 f"could not write snapshot {m.snapshot_date} into {settings.warehouse}: "
-                f"{str(exc).splitlines()[0][:200]}; nothing was loaded, fix the cause and rerun"
+                f"{scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}; "
+                "nothing was loaded, fix the cause and rerun"
             ) from exc
+        except _Held as exc:
+            held = exc.reasons
         finally:
             con.close()
+
+    if held:
+        snap = m.snapshot_date.isoformat()
+        report = hold(settings, path, snap, held)
+        entry.update(outcome="held", reasons=held, report=str(report))
+        entry["seconds"] = round(time.monotonic() - started, 3)
+        _log(settings, entry)
+        raise DeliveryHeld(snap, held, str(report))
 
     entry.update(outcome=result.outcome, message=result.message, rows=rows)
     entry["seconds"] = round(time.monotonic() - started, 3)
     _log(settings, entry)
     return result
+
+
+def review(settings: Settings, path: Path) -> tuple[list[Problem], list[str]]:
+    """What ``nir check`` reports: contract problems, else the anomalies a load would hold
+    the delivery for (against the warehouse's previous snapshot when it can be read)."""
+    try:
+        delivery = parse_delivery(Path(path).resolve(), settings)
+    except DeliveryRejected as exc:
+        return exc.problems, []
+    previous = None
+    if settings.warehouse.exists():
+        try:
+            con = connect(settings, read_only=True, timeout=0)
+        except (NirError, duckdb.Error):
+            con = None  # busy: the load compares again under its lock
+        if con is not None:
+            try:
+                previous = previous_snapshot(con, delivery.manifest.snapshot_date)
+            except duckdb.Error:
+                previous = None  # no raw tables yet
+            finally:
+                con.close()
+    return [], anomalies(delivery, settings, previous)

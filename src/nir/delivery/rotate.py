@@ -108,6 +108,7 @@ def key_file(settings: Settings) -> Path:
             "the pseudonym key comes from NIR_PSEUDONYM_KEY: put the new key there yourself, "
             "then run `nir reload`"
         )
+    settings.check_key_location()  # a deployed run never writes a key into the data folder
     return settings.key_file
 
 

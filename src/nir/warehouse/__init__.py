@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,12 +49,44 @@ def writer_lock(settings: Settings, timeout: float | None = None) -> Iterator[No
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse. Writers must hold :func:`writer_lock`."""
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting lock" in text or "Could not set lock" in text)
+
+
+def _busy(path: Path, timeout: float, exc: duckdb.Error) -> WarehouseBusyError:
+    holder = re.search(r"\(PID (\d+)\)", str(exc))
+    who = f"process {holder.group(1)}" if holder else "another process"
+    return WarehouseBusyError(
+        f"the warehouse {path} is busy: {who} has it open (a reader or another run; "
+        f"waited {timeout:.0f} s); close that connection or wait for the run to finish, "
+        "then run again"
+    )
+
+
+def connect(
+    settings: Settings, *, read_only: bool = False, timeout: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse. Writers must hold :func:`writer_lock`.
+
+    DuckDB refuses a file another process holds (a writer, or for writers also a reader);
+    that is a busy warehouse, as when our own lock is taken: wait up to ``timeout`` seconds
+    (``lock_timeout_seconds``), then :class:`~nir.errors.WarehouseBusyError` (exit 4).
+    """
     path: Path = settings.warehouse
+    timeout = settings.lock_timeout_seconds if timeout is None else timeout
     if read_only:
         if not path.exists():
             raise FileNotFoundError(f"no warehouse at {path}: load a delivery first (nir load)")
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return duckdb.connect(str(path))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise _busy(path, timeout, exc) from None
+            time.sleep(0.5)

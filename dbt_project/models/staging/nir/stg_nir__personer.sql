@@ -1,4 +1,5 @@
 -- Persons of the snapshot being built. The pseudonym is not needed downstream and stays in raw.
+-- Only the birth year is kept (raw holds no birth date): age at 31.12.Y is Y - fodselsaar.
 with source as (
     select * from {{ source('nir', 'personer') }}
     where snapshot_date = {{ snapshot() }}
@@ -10,7 +11,7 @@ renamed as (
         nir_lopenr,
         fnr_gyldig,
         kjonn,
-        fodselsdato,
+        fodselsaar,
         landbakgrunn,
         bosatt_kommune,
         bosettingsdato,
