@@ -23,21 +23,30 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_floor_scripts_split_into_statements() -> None:
-    floor = _statements(bench.FLOOR_SQL.read_text("utf-8"))
-    created = [s.split()[4] for s in floor]  # create or replace table|view <name>
-    for table in (
-        "fct_deltakelse_aar",
-        "fct_resultater_aar",
-        "fct_tiltak_aar",
-        "fct_deltakelse_maaned",
-        "fct_registreringskvalitet",
-        "kontrolliste",
+def test_the_build_floor_is_generated_from_dbts_compiled_sql(tmp_path: Path) -> None:
+    """The floor is dbt's compiled SQL flattened at benchmark time: dependency order, refs
+    as plain names, sources left in the warehouse, the snapshot as a variable."""
+    from nir.tools.floor import flatten
+
+    models = tmp_path / "compiled" / "nir" / "models"
+    for folder, name, sql in (
+        ("marts", "fct_b", '-- the mart\nselect * from "warehouse"."intermediate"."int_a"'),
+        (
+            "intermediate",
+            "int_a",
+            'select * from "warehouse"."staging"."stg_x" '
+            "where snapshot_date = cast('2025-01-01' as date)",
+        ),
+        ("staging/nir", "stg_x", 'select * from "warehouse"."raw"."personer"'),
     ):
-        assert table in created
-    # one snapshot, from the variable: no compiled-in date, no Jinja left
-    assert all("getvariable('snapshot')" in s for s in floor if s.split()[4].startswith("stg_"))
-    assert not any("'2025-01-01'" in s or "{{" in s for s in floor)
+        (models / folder).mkdir(parents=True, exist_ok=True)
+        (models / folder / f"{name}.sql").write_text(sql, "utf-8")
+    floor = _statements(flatten(tmp_path, "2025-01-01"))
+    assert [s.split()[4] for s in floor] == ["stg_x", "int_a", "fct_b"]
+    assert floor[0].startswith("create or replace view stg_x")
+    assert '"warehouse"."raw"."personer"' in floor[0]  # sources stay in the warehouse
+    assert "from stg_x where snapshot_date = getvariable('snapshot')" in floor[1]
+    assert "'2025-01-01'" not in " ".join(floor) and "the mart" not in floor[2]
     gate = _statements(bench.GATE_FLOOR_SQL.read_text("utf-8"))
     assert len(gate) == 1 and gate[0].startswith("with programmer as")
 

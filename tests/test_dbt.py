@@ -34,11 +34,6 @@ PARTITIONED = [
     "marts.fct_tiltak_aar",
     "marts.fct_deltakelse_maaned",
     "marts.fct_registreringskvalitet",
-    "publisering.deltakelse_aar",
-    "publisering.resultater_aar",
-    "publisering.tiltak_aar",
-    "publisering.deltakelse_maaned",
-    "publisering.registreringskvalitet",
 ]
 
 
@@ -212,46 +207,70 @@ def test_monthly_and_tiltak(warehouse: Settings) -> None:
     ) == [(6, Decimal("3512.1"))]
 
 
-def test_published_tables_are_disclosure_controlled(warehouse: Settings) -> None:
-    # national 2023: 9 participants shown; the single 56+ participant hidden
-    assert q(
-        warehouse,
+def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_path) -> None:
+    """Gate and publish snapshot A (a copy of the module's warehouse): the hand-computed
+    counts are published unchanged, the small ones hidden."""
+    from nir.gate import run_gate
+    from nir.publication.publish import publish
+
+    settings = load_settings(data_dir=tmp_path / "data", pseudonym_key="k" * 32)
+    shutil.copytree(warehouse.data_dir, settings.data_dir)
+    run_gate(settings, A)
+    db = publish(settings, A)
+
+    def pub(sql: str) -> list[tuple]:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    # national 2023: 9 participants shown; the single 56+ participant hidden; final figures
+    assert pub(
         "select aldersgruppe, deltakere, prikket, status, region_navn "
-        "from publisering.deltakelse_aar where snapshot_date = ? and aar = 2023 "
-        "and nivaa = 'land' and kjonn = 'alle' and aldersgruppe in ('alle', '56+') order by 1",
-        [A],
+        "from statistikk.statistikk.deltakelse_aar where aar = 2023 "
+        "and nivaa = 'land' and kjonn = 'alle' and aldersgruppe in ('alle', '56+') order by 1"
     ) == [("56+", None, True, "endelig", "Norge"), ("alle", 9, False, "endelig", "Norge")]
     # fylke 32 in 2023: deltakere 2 hidden (primary)
-    assert q(
-        warehouse,
-        "select deltakere, prikket, status from publisering.deltakelse_aar where snapshot_date = ? "
-        "and aar = 2023 and nivaa = 'fylke' and region = '32' and kjonn = 'alle' "
-        "and aldersgruppe = 'alle'",
-        [A],
-    ) == [(None, True, "endelig")]
+    assert pub(
+        "select deltakere, prikket from statistikk.statistikk.deltakelse_aar "
+        "where aar = 2023 and nivaa = 'fylke' and region = '32' and kjonn = 'alle' "
+        "and aldersgruppe = 'alle'"
+    ) == [(None, True)]
     # results: 5 avsluttede nationally, so the share is shown; Oslo has 3, so it is not
-    assert q(
-        warehouse,
+    assert pub(
         "select region, avsluttede, direkte_overgang, andel_direkte_overgang "
-        "from publisering.resultater_aar where snapshot_date = ? and aar = 2023 "
-        "and kjonn = 'alle' and landbakgrunn_gruppe = 'alle' and region in ('0000', '0301') "
-        "order by 1",
-        [A],
-    ) == [("0000", 5, 3, Decimal("0.600")), ("0301", 3, None, None)]
+        "from statistikk.statistikk.resultater_aar where aar = 2023 and kjonn = 'alle' "
+        "and landbakgrunn_gruppe = 'alle' and region = '0000'"
+    ) == [("0000", 5, 3, Decimal("0.600"))]
+    assert pub(
+        "select andel_direkte_overgang from statistikk.statistikk.resultater_aar "
+        "where aar = 2023 and kjonn = 'alle' and landbakgrunn_gruppe = 'alle' "
+        "and region = '0301'"
+    ) == [(None,)]
     # 2024 is preliminary in the March 2024 snapshot
-    assert q(
-        warehouse,
-        "select distinct status from publisering.deltakelse_aar where snapshot_date = ? "
-        "and aar = 2024",
-        [A],
+    assert pub(
+        "select distinct status from statistikk.statistikk.deltakelse_aar where aar = 2024"
     ) == [("forelopig",)]
-    # no identifiers in the published tables
-    cols = q(
-        warehouse,
-        "select distinct column_name from information_schema.columns "
-        "where table_schema = 'publisering'",
-    )
-    assert not {c for (c,) in cols} & {"nir_lopenr", "fnr_pseudonym", "deltakelse_id"}
+    # every visible count is the hand-computed mart's
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        mart = {
+            r[:5]: r[5:]
+            for r in con.execute(
+                "select aar, nivaa, region, kjonn, aldersgruppe, deltakere, nye_deltakere, "
+                "avsluttede from marts.fct_deltakelse_aar where snapshot_date = ?",
+                [A],
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    for r in pub(
+        "select aar, nivaa, region, kjonn, aldersgruppe, deltakere, nye_deltakere, avsluttede "
+        "from statistikk.statistikk.deltakelse_aar"
+    ):
+        for shown, true in zip(r[5:], mart[r[:5]], strict=True):
+            assert shown is None or shown == true
 
 
 def test_dbt_unit_tests_pass(warehouse: Settings) -> None:

@@ -139,15 +139,6 @@ def _assert_publication_consistent(settings) -> None:
     digest = _sha256(settings.published_db)
     assert record["sha256"] == digest
     assert last["sha256"] == digest
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        logged = con.execute(
-            "select sha256 from publiseringsarkiv.publiseringslogg order by publisert_tid desc, "
-            "rowid desc limit 1"
-        ).fetchone()
-    finally:
-        con.close()
-    assert logged == (digest,)
     assert _parquet(pub) == _published(settings.published_db)
     assert not list(pub.glob("statistikk.duckdb.tmp-*"))
 
@@ -281,15 +272,12 @@ def test_sigkill_during_build_then_rerun(base, built2, tmp_path, point):
     assert _dump(settings.warehouse) == built2[1]
 
 
-@pytest.mark.parametrize("missing", ["publisering.deltakelse_aar", "publisering.resultater_aar"])
+@pytest.mark.parametrize("missing", ["marts.fct_deltakelse_aar", "marts.fct_resultater_aar"])
 def test_a_snapshot_whose_build_stopped_halfway_does_not_pass_its_gate(built2, tmp_path, missing):
-    """dbt commits model by model: a build killed between the marts and the publisering
-    layer leaves S2's marts in place but not all its publisering rows. Such a snapshot must
-    not pass its gate (else `publish` would record S2 while showing older figures)."""
-    from nir.gate import gate_record_path
-
+    """dbt commits model by model: a build killed halfway through the marts leaves some of
+    S2's marts without rows. Such a snapshot must not pass its gate (else `publish` would
+    record S2 while showing older figures)."""
     settings = _copy(built2[0], tmp_path)
-    gate_record_path(settings, S2).unlink()
     con = duckdb.connect(str(settings.warehouse))
     try:
         con.execute(f"delete from {missing} where snapshot_date = ?", [S2])
@@ -348,7 +336,7 @@ def test_sigkill_during_publish_then_rerun(built2, published2, tmp_path, point):
     else:
         assert tables == published2  # the rename happened: readers see the new figures
     # the warehouse survives too
-    _dump(settings.warehouse, ("raw", "publisering", "publiseringsarkiv"))
+    _dump(settings.warehouse, ("raw", "publisering", "gate"))
 
     rerun = _nir(settings.data_dir, "publish", S2.isoformat())
     assert rerun.returncode == 0, rerun.stderr
@@ -384,30 +372,16 @@ def test_two_publications_at_once_never_corrupt(built2, published2, tmp_path):
 
 
 def test_restore_the_previous_publication_as_the_runbook_says(base, built2, tmp_path):
-    """docs/operations.md: revoke the bad snapshot's gate record, publish the previous one."""
-    from nir.gate import gate_record_path
-
+    """docs/operations.md: take the bad snapshot back (`nir revoke`), publish the previous."""
     settings = _copy(built2[0], tmp_path)
     previous = _published(settings.published_db)
     assert _nir(settings.data_dir, "publish", S2.isoformat()).returncode == 0
     assert _published(settings.published_db) != previous
 
-    record_path = gate_record_path(settings, S2)
-    record = json.loads(record_path.read_text("utf-8"))
-    record.update(passed=False, message="taken back: wrong figures")
-    record_path.write_text(json.dumps(record), "utf-8")
-    # S2 (1 March) froze 2023 as final: undo that too, as the runbook describes
-    con = duckdb.connect(str(settings.warehouse))
-    try:
-        frozen = con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'publiseringsarkiv' "
-            "and table_name <> 'publiseringslogg'"
-        ).fetchall()
-        assert ("endelige_aar",) in frozen
-        for (table,) in frozen:
-            con.execute(f"delete from publiseringsarkiv.{table} where snapshot_date = ?", [S2])
-    finally:
-        con.close()
+    # S2 (1 March) froze 2023 as final: revoking it thaws 2023 too
+    revoked = _nir(settings.data_dir, "revoke", S2.isoformat(), "--reason", "wrong figures")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "final figures of 2023 thawed" in revoked.stdout
     out = _nir(settings.data_dir, "publish", S1.isoformat())
 
     assert out.returncode == 0, out.stderr

@@ -1,9 +1,10 @@
 """A small synthetic warehouse with the shape of the dbt marts, for the gate/publish tests.
 
 Plain DuckDB, no dbt: ``make_snapshot`` writes, for one snapshot, the programme and spell
-marts the completeness suite reads, the unsuppressed ``marts.fct_*`` figures, the
-disclosure-controlled ``publisering.*`` tables (every count >= 5, so nothing needs hiding)
-and a ``marts.kontrolliste``. Figures add up from kommuner to fylke to land by construction.
+marts the completeness suite reads, the unsuppressed ``marts.fct_*`` figures (every count >= 5,
+so nothing needs hiding), ``intermediate.int_regioner`` and a ``marts.kontrolliste``. Figures
+add up from kommuner to fylke to land by construction. The publishing layer is then built by
+dbt itself (``nir publish`` runs it), from these marts and the gate's verdicts.
 """
 
 from __future__ import annotations
@@ -46,33 +47,12 @@ def _rollup(base: pd.DataFrame, dims: list[str], measures: list[str]) -> pd.Data
         f"""select {cols}, {sums} from ({levels})
             group by grouping sets ({", ".join(sets)})"""
     ).df()
-    df.insert(df.columns.get_loc("region") + 1, "region_navn", "navn " + df["region"])
     return df
 
 
 def _frames(snapshot: date, bump: int) -> dict[str, pd.DataFrame]:
     def v(*key: object) -> int:
         return 5 + zlib.crc32(repr(key).encode()) % 7
-
-    rows = []
-    for aar, k, kj, ag in itertools.product(YEARS, KOMMUNER, ("K", "M"), ("18-25", "26-35")):
-        extra = bump if (k == "4601" and aar == 2023) else 0
-        rows.append(
-            dict(
-                aar=aar,
-                kommune=k,
-                kjonn=kj,
-                aldersgruppe=ag,
-                deltakere=v(aar, k, kj, ag) + 20,
-                nye_deltakere=v(aar, k, kj, ag, 1),
-                avsluttede=v(aar, k, kj, ag, 2) + extra,
-            )
-        )
-    deltakelse = _rollup(
-        pd.DataFrame(rows),
-        ["aar", "kjonn", "aldersgruppe"],
-        ["deltakere", "nye_deltakere", "avsluttede"],
-    )
 
     rows = []
     for aar, k, kj, lb in itertools.product(YEARS, KOMMUNER, ("K", "M"), ("Ukraina", "Ovrige")):
@@ -91,6 +71,10 @@ def _frames(snapshot: date, bump: int) -> dict[str, pd.DataFrame]:
                 ikke_registrert=ir,
             )
         )
+    ended: dict[tuple, int] = {}
+    for r in rows:
+        key = (r["aar"], r["kommune"], r["kjonn"])
+        ended[key] = ended.get(key, 0) + r["avsluttede"]
     resultater = _rollup(
         pd.DataFrame(rows),
         ["aar", "kjonn", "landbakgrunn_gruppe"],
@@ -105,6 +89,26 @@ def _frames(snapshot: date, bump: int) -> dict[str, pd.DataFrame]:
     resultater["andel_direkte_overgang"] = (
         resultater.direkte_overgang / resultater.avsluttede
     ).round(3)
+
+    rows = []
+    for aar, k, kj, ag in itertools.product(YEARS, KOMMUNER, ("K", "M"), ("18-25", "26-35")):
+        rows.append(
+            dict(
+                aar=aar,
+                kommune=k,
+                kjonn=kj,
+                aldersgruppe=ag,
+                deltakere=v(aar, k, kj, ag) + 20,
+                nye_deltakere=v(aar, k, kj, ag, 1),
+                # the same avgangskohort as resultater_aar: split its total over the ages
+                avsluttede=(tot := ended[(aar, k, kj)]) // 2 if ag == "18-25" else tot - tot // 2,
+            )
+        )
+    deltakelse = _rollup(
+        pd.DataFrame(rows),
+        ["aar", "kjonn", "aldersgruppe"],
+        ["deltakere", "nye_deltakere", "avsluttede"],
+    )
 
     rows = [
         dict(aar=aar, kommune=k, tiltakskode=t, deltakere=v(aar, k, t) + 5, timer=100)
@@ -165,6 +169,10 @@ def _programmer(snapshot: date, ikke_registrert_2023: float, error_share: float)
                 kjonn="K" if i % 2 else "M",
                 landbakgrunn_gruppe="Ovrige",
                 avgangsaar=slutt.year if slutt else None,
+                # registration deadline (2 months after the end) passed before the snapshot
+                frist_passert=slutt is not None
+                and date(slutt.year + (slutt.month + 1) // 12, (slutt.month + 1) % 12 + 1, 15)
+                < snapshot,
             )
         )
         spells.append(
@@ -209,6 +217,16 @@ def kontrolliste(snapshot: date) -> pd.DataFrame:
     return df
 
 
+def _typed(column: str) -> str:
+    if column == "aar":
+        return "cast(aar as integer) as aar"
+    if column.startswith("andel_"):
+        return f"cast({column} as decimal(4, 3)) as {column}"
+    if column == "timer":
+        return "cast(timer as decimal(12, 1)) as timer"
+    return column
+
+
 def make_snapshot(
     settings: Settings,
     snapshot: date,
@@ -222,17 +240,20 @@ def make_snapshot(
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse))
     try:
-        for s in ("raw", "marts", "publisering"):
+        for s in ("raw", "marts", "intermediate"):
             con.execute(f"create schema if not exists {s}")
+        con.execute(
+            "create or replace table intermediate.int_regioner as "
+            "select * from (values ('land', '0000', 'Norge'), ('fylke', '03', 'Oslo'), "
+            "('fylke', '46', 'Vestland'), ('kommune', '0301', 'Oslo'), "
+            "('kommune', '4601', 'Bergen'), ('kommune', '4602', 'Kinn')) "
+            "as r (nivaa, region, region_navn)"
+        )
         frames: dict[str, pd.DataFrame] = {}
         for name, df in _frames(snapshot, bump).items():
             df = df.copy()
             df.insert(0, "snapshot_date", snapshot)
             frames[f"marts.fct_{name}"] = df
-            pub = df.copy()
-            pub["status"] = "forelopig"
-            pub["prikket"] = False
-            frames[f"publisering.{name}"] = pub
         prog, spells = _programmer(snapshot, ikke_registrert_2023, error_share)
         frames["marts.fct_programmer"] = prog
         frames["marts.fct_deltakelser"] = spells
@@ -242,7 +263,8 @@ def make_snapshot(
         )
         for table, df in frames.items():
             con.register("df", df)
-            con.execute(f"create table if not exists {table} as select * from df limit 0")
+            typed = ", ".join(_typed(c) for c in df.columns)  # the real marts' types
+            con.execute(f"create table if not exists {table} as select {typed} from df limit 0")
             con.execute(f"delete from {table} where snapshot_date = ?", [snapshot])
             con.execute(f"insert into {table} by name select * from df")
             con.unregister("df")
@@ -259,7 +281,7 @@ def test_fixture_adds_up(tmp_path):
     land, fylker = con.execute(
         """select sum(avsluttede) filter (where nivaa = 'land'),
                   sum(avsluttede) filter (where nivaa = 'fylke')
-           from publisering.resultater_aar
+           from marts.fct_resultater_aar
            where aar = 2023 and kjonn = 'alle' and landbakgrunn_gruppe = 'alle'"""
     ).fetchone()
     assert land == fylker > 0

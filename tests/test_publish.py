@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,11 +13,13 @@ from datetime import date
 
 import duckdb
 import pytest
+from nir_expectations.publication import IDENTIFIER_COLUMNS
 from test_gate_fixtures import make_snapshot
 
+from nir.catalog import load_catalog
 from nir.config import load_settings
 from nir.gate import GateFailed, run_gate
-from nir.publication.publish import IDENTIFIER_COLUMNS, PUBLISHED_TABLES, freeze_final, publish
+from nir.publication.publish import freeze_final, publish
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +63,20 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
             db, "select table_name from duckdb_tables() where schema_name = 'statistikk'"
         )
     }
-    assert tables == set(PUBLISHED_TABLES)
-    for t in PUBLISHED_TABLES.values():
+    catalog = load_catalog(settings)
+    assert (
+        tables
+        == set(catalog)
+        == {
+            "deltakelse_aar",
+            "resultater_aar",
+            "tiltak_aar",
+            "deltakelse_maaned",
+            "registreringskvalitet",
+            "revisjoner",
+        }
+    )
+    for t in catalog.values():
         cols = [
             r[0]
             for r in _read(
@@ -71,13 +86,11 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
                 [t.name],
             )
         ]
-        assert set(cols) == set(t.columns)
+        assert cols == list(t.published_columns)
         assert not IDENTIFIER_COLUMNS & set(cols)
     parquet = settings.published_dir / "parquet"
     assert parquet.is_symlink()
-    assert sorted(p.name for p in parquet.iterdir()) == sorted(
-        f"{t}.parquet" for t in PUBLISHED_TABLES
-    )
+    assert sorted(p.name for p in parquet.iterdir()) == sorted(f"{t}.parquet" for t in catalog)
     record = json.loads((settings.published_dir / "statistikk.json").read_text())
     assert record["sha256"] == hashlib.sha256(db.read_bytes()).hexdigest()
     assert record["rows"]["deltakelse_aar"] > 0
@@ -85,12 +98,10 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
         "snapshot": "2024-02-01",
         "status": "forelopig",
     }
-    wh = duckdb.connect(str(settings.warehouse), read_only=True)
-    logged = wh.execute(
-        "select snapshot_date, sha256 from publiseringsarkiv.publiseringslogg"
-    ).fetchall()
-    wh.close()
-    assert logged == [(S1, record["sha256"])]
+    assert record["file"] == "statistikk.duckdb"  # relative to the published folder
+    assert record["disclosure"]["audit_recoverable_primary"] == 0
+    logged = (settings.published_dir / "publiseringslogg.jsonl").read_text().splitlines()
+    assert [json.loads(line)["sha256"] for line in logged] == [record["sha256"]]
     assert not list(settings.published_dir.glob("*.tmp-*"))
 
 
@@ -101,7 +112,7 @@ def test_failed_gate_leaves_published_file_byte_for_byte_unchanged(settings):
     make_snapshot(settings, S2, ikke_registrert_2023=0.15)
     with pytest.raises(GateFailed, match=r"share ikke registrert 2023 = 15\.0% > 5\.0%"):
         run_gate(settings, S2)
-    with pytest.raises(GateFailed, match="gate failed for 2024-03-01"):
+    with pytest.raises(GateFailed, match="snapshot 2024-03-01 has not passed its gate"):
         publish(settings, S2)
     assert db.read_bytes() == before
     assert (settings.published_dir / "statistikk.json").read_bytes() == meta_before
@@ -163,7 +174,7 @@ def test_freeze_without_a_passed_snapshot_after_the_deadline_says_so(settings):
     _publish(settings, S1)
     from nir.errors import NirError
 
-    with pytest.raises(NirError, match="cannot freeze 2023: its final snapshot 2024-03-01"):
+    with pytest.raises(NirError, match="cannot freeze 2023: its final snapshot"):
         freeze_final(settings, 2023)
 
 
@@ -232,28 +243,125 @@ def test_reader_sees_old_or_new_figures_never_an_error(settings, tmp_path):
     assert os.stat(db).st_mode & 0o777 == 0o644
 
 
-def test_failed_audit_publishes_nothing(settings):
-    from nir.gate import PublicationRejected
+def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(settings, monkeypatch):
+    from nir.gate import PublicationRejected, verdict
+    from nir.publication import suppression
 
     db = _publish(settings, S1)
     before = db.read_bytes()
     parquet_before = sorted(p.name for p in settings.published_dir.glob("parquet-*"))
     make_snapshot(settings, S2)
     con = duckdb.connect(str(settings.warehouse))
-    con.execute(  # a count of 2 left visible by the disclosure control
-        "update publisering.tiltak_aar set deltakere = 2 "
-        "where snapshot_date = ? and nivaa = 'kommune' and region = '0301' and aar = 2024",
-        [S2],
+    where = (
+        "snapshot_date = ? and kontroll = 'MANGLER_VEDTAK' and region = '4601' "
+        "and nivaa = 'kommune'"
     )
+    (before_n,) = con.execute(
+        f"select funn from marts.fct_registreringskvalitet where {where}", [S2]
+    ).fetchone()
+    # Bergen (4601) has 2 findings: they must be hidden, and Vestland (46) minus Kinn (4602)
+    # would give them back
+    con.execute(
+        "update marts.fct_registreringskvalitet set funn = case when nivaa = 'kommune' then 2 "
+        "else funn - ? + 2 end where snapshot_date = ? and kontroll = 'MANGLER_VEDTAK' "
+        "and region in ('4601', '46', '0000')",
+        [before_n, S2],
+    )
+    (small,) = con.execute(
+        f"select funn from marts.fct_registreringskvalitet where {where}", [S2]
+    ).fetchone()
     con.close()
+    assert small == 2
     run_gate(settings, S2)  # the gate sees the unsuppressed marts: it passes
-    with pytest.raises(PublicationRejected, match="publication audit failed for 2024-03-01"):
+
+    real = suppression.gauss_suppress
+
+    def weakened(*args, **kwargs):  # the secondary cells un-hidden: primary cells only
+        result = real(*args, **kwargs)
+        assert result.secondary.any()
+        return type(result)(
+            secondary=result.secondary & False,
+            hidden=result.hidden & ~result.secondary,
+            candidates_tried=result.candidates_tried,
+            singleton_extra=result.singleton_extra,
+        )
+
+    monkeypatch.setattr(suppression, "gauss_suppress", weakened)
+    with pytest.raises(PublicationRejected, match="hidden primary cell recoverable") as err:
         publish(settings, S2)
+    assert "registreringskvalitet" in str(err.value) and "4601" in str(err.value)
     assert db.read_bytes() == before
     assert not list(settings.published_dir.glob("*.tmp-*"))
     assert sorted(p.name for p in settings.published_dir.glob("parquet-*")) == parquet_before
     record = json.loads((settings.published_dir / "statistikk.json").read_text())
     assert record["snapshot"] == "2024-02-01"
-    gate = json.loads((settings.gx_dir / "2024-03-01" / "gate.json").read_text())
-    assert gate["passed"] is False  # its figures are never picked for a later publication
-    assert "tiltak_aar.deltakere visible below 3" in gate["message"]
+    judged = verdict(settings, S2)  # its figures are never picked for a later publication
+    assert judged is not None and judged["passed"] is False
+    assert any("recoverable" in f for f in judged["hard_failures"])
+
+    monkeypatch.setattr(suppression, "gauss_suppress", real)
+    run_gate(settings, S2)  # a new gate run and a correct suppression publish it
+    publish(settings, S2)
+    assert json.loads((settings.published_dir / "statistikk.json").read_text())["snapshot"] == (
+        "2024-03-01"
+    )
+    hidden = _read(
+        db,
+        "select funn, andel_uten_funn, prikket from statistikk.statistikk.registreringskvalitet "
+        "where region = '4601' and kontroll = 'MANGLER_VEDTAK'",
+    )
+    assert hidden == [(None, None, True)]
+
+
+def test_deleting_the_gx_folder_changes_nothing_published_or_reported(settings):
+    from nir.status import collect, render
+
+    _publish(settings, S1)
+    _publish(settings, S2, bump=1)
+    report = render(collect(settings))
+    published = _read(
+        settings.published_db, "select * from statistikk.statistikk.deltakelse_aar order by all"
+    )
+    shutil.rmtree(settings.gx_dir)
+    publish(settings, S2)  # the verdicts are in the warehouse, not in GX's files
+    assert render(collect(settings)).split("\n", 1)[1] == report.split("\n", 1)[1]
+    assert (
+        _read(
+            settings.published_db,
+            "select * from statistikk.statistikk.deltakelse_aar order by all",
+        )
+        == published
+    )
+
+
+def test_monthly_figures_keep_every_period(settings):
+    for i, snap in enumerate((S1, S2, S3)):
+        _publish(settings, snap, bump=i)
+    rows = _read(
+        settings.published_db,
+        "select periode, snapshot_date, status from statistikk.statistikk.deltakelse_maaned "
+        "where nivaa = 'land' order by periode",
+    )
+    assert rows == [
+        ("2024-01", S1, "forelopig"),
+        ("2024-02", S2, "forelopig"),
+        ("2024-03", S3, "forelopig"),
+    ]
+
+
+def test_the_deadline_changed_in_its_one_place_moves_status_and_control_lists(tmp_path):
+    """annual_deadline_month = 3: 2023's deadline is 31 March 2024, so the snapshot of
+    1 March 2024 is preliminary for 2023, and the control lists name the new deadline."""
+    from nir.kommune.controllists import write_control_lists
+
+    late = load_settings(data_dir=tmp_path / "late", annual_deadline_month=3)
+    for snap in (S1, S2):
+        make_snapshot(late, snap)
+        run_gate(late, snap)
+        publish(late, snap)
+    assert _land_avsluttede(late.published_db, 2023)[1:] == (S2, "forelopig")
+    record = json.loads((late.published_dir / "statistikk.json").read_text())
+    assert record["sources"]["deltakelse_aar"]["2023"]["status"] == "forelopig"
+    out = write_control_lists(late, S2)
+    pages = "".join(p.read_text("utf-8") for p in out.rglob("*.html"))
+    assert "31.03.2024" in pages and "29.02.2024" not in pages

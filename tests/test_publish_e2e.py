@@ -8,10 +8,10 @@ from datetime import date
 
 import duckdb
 import pytest
+from nir_expectations.publication import IDENTIFIER_COLUMNS
 
 from nir.config import load_settings
 from nir.gate import run_gate
-from nir.publication.publish import IDENTIFIER_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +48,10 @@ def test_control_lists_from_real_marts(built):
     kommuner = [p for p in out.iterdir() if p.is_dir()]
     assert kommuner
     for folder in kommuner:
-        (csv_file,) = folder.glob("*.csv")
+        (csv_file,) = folder.glob("kontrolliste_*.csv")
         text = csv_file.read_bytes().decode("utf-8-sig")
         rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
-        assert {r["programkommune"] for r in rows} <= {folder.name}
+        assert {r["Kommune"].split()[0] for r in rows} <= {folder.name}
 
 
 def test_publish_real_output_and_freeze_2023(built):

@@ -30,13 +30,36 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- `endelig` for figures of year `aar` from a monthly snapshot after that year's deadline. -#}
-{% macro status(aar, snapshot_expr="snapshot_date") -%}
-    case
-        when {{ er_maanedlig(snapshot_expr) }} and {{ snapshot_expr }} > {{ frist(aar) }}
-            then 'endelig'
-        else 'forelopig'
-    end
+{#- The final snapshot of reference year `aar`: the first monthly snapshot (taken on the 1st)
+    after its registration deadline. Figures of `aar` from it are frozen as endelige. -#}
+{% macro endelig_snapshot(aar) -%}
+    cast(date_trunc('month', {{ frist(aar) }}) + interval 1 month as date)
+{%- endmacro %}
+
+{#- The reference years a snapshot's figures cover: from the year of the earliest `startdato`
+    in `relation` to the year of the snapshot's period (the day before it was taken). -#}
+{% macro aar_i_snapshot(relation) -%}
+    select unnest(generate_series(
+        year(min(startdato)), year({{ snapshot() }} - interval 1 day)
+    )) as aar
+    from {{ relation }}
+{%- endmacro %}
+
+{#- The period (YYYY-MM) a snapshot reports on: the month before the day it was taken. -#}
+{% macro periode(snapshot_expr) -%}
+    strftime({{ snapshot_expr }} - interval 1 day, '%Y-%m')
+{%- endmacro %}
+
+{#- The registration deadline of an event on `dato`: kommuner have registration_grace_months
+    to register it (integreringsforskriften § 58). Before that, a missing registration is
+    not late yet. -#}
+{% macro registreringsfrist(dato) -%}
+    ({{ dato }} + interval {{ var('registration_grace_months') }} month)
+{%- endmacro %}
+
+{#- The fylke of a harmonised kommune: its first two digits; none for the unknown kommune. -#}
+{% macro fylke(kommune) -%}
+    case when {{ kommune }} = '9999' then null else left({{ kommune }}, 2) end
 {%- endmacro %}
 
 {#- Events with (kommune, fylke, skjermet) expanded to region rows: the country (everyone),
@@ -51,82 +74,7 @@
     where not skjermet and kommune <> '9999'
 {%- endmacro %}
 
-{#- Primary suppression: whether a count is hidden (1 .. threshold - 1). -#}
-{% macro er_prikket(verdi) -%}
-    coalesce({{ verdi }} between 1 and {{ var("suppression_threshold") }} - 1, false)
-{%- endmacro %}
-
 {#- A share in [0, 1] (three decimals); null when the denominator is zero. -#}
 {% macro andel(teller, nevner) -%}
     case when ({{ nevner }}) > 0 then round(1.0 * ({{ teller }}) / ({{ nevner }}), 3) end
-{%- endmacro %}
-
-{#- Secondary suppression, one pass over one relation "total = sum of parts" in a long table
-    (columns: the keys, maal, verdi, skjult). Rows are grouped by the expressions `gruppe`; in
-    each group the row matching `total` is the total and the rows matching `del` its parts.
-    When the total is shown and exactly one part is hidden, the smallest shown part is hidden
-    too (ties broken by `orden`). Other rows pass through unchanged. -#}
-{% macro sekundaer_prikking(relation, total, del, gruppe, orden) -%}
-    {%- set g = gruppe | join(", ") -%}
-    select * exclude (skjult, _er_del, _total_vist, _skjulte_deler, _rang),
-        skjult or (
-            _er_del and not skjult and _total_vist and _skjulte_deler = 1 and _rang = 1
-        ) as skjult
-    from (
-        select *,
-            coalesce({{ del }}, false) as _er_del,
-            coalesce(bool_or(coalesce({{ total }}, false) and not skjult) over (partition by {{ g }}), false)
-                as _total_vist,
-            count(*) filter (where coalesce({{ del }}, false) and skjult) over (partition by {{ g }})
-                as _skjulte_deler,
-            row_number() over (
-                partition by {{ g }}, (coalesce({{ del }}, false) and not skjult)
-                order by verdi, {{ orden }}
-            ) as _rang
-        from {{ relation }}
-    )
-{%- endmacro %}
-
-{#- The regional relations: kommuner within their fylke, fylker within the country. `andre`
-    are the other key columns (not nivaa, region) that define a cell. -#}
-{% macro regionale_pass(andre) -%}
-    {%- do return([
-        {"total": "nivaa = 'fylke'", "del": "nivaa = 'kommune'",
-         "gruppe": andre + ["case when nivaa = 'land' then null else left(region, 2) end"],
-         "orden": "region"},
-        {"total": "nivaa = 'land'", "del": "nivaa = 'fylke'",
-         "gruppe": andre, "orden": "region"},
-    ]) -%}
-{%- endmacro %}
-
-{#- Disclosure control of a wide table `relation`: every count in `maal` is hidden when it is
-    1 .. threshold-1 (primary), then the secondary passes (`passes`, each a dict for
-    sekundaer_prikking) run `runder` times over the long form so that every relation holds.
-    Returns a select of `keys`, the measures (hidden = null) and `prikket`. -#}
-{% macro prikk_tabell(relation, keys, maal, passes, runder=6) -%}
-    with _lang as (
-        {% for m in maal %}
-        select {{ keys | join(", ") }}, '{{ m }}' as maal, {{ m }} as verdi, {{ er_prikket(m) }} as skjult
-        from {{ relation }}
-        {% if not loop.last %}union all{% endif %}
-        {% endfor %}
-    ),
-    {%- set ns = namespace(prev="_lang") %}
-    {% for r in range(runder) %}{% for p in passes %}
-    _pass_{{ r }}_{{ loop.index }} as (
-        {{ sekundaer_prikking(ns.prev, p.total, p["del"], p.gruppe, p.orden) }}
-    ),
-    {%- set ns.prev = "_pass_" ~ r ~ "_" ~ loop.index %}
-    {% endfor %}{% endfor %}
-    _bredt as (
-        select
-            {{ keys | join(", ") }},
-            {% for m in maal %}
-            max(case when maal = '{{ m }}' and not skjult then verdi end) as {{ m }},
-            {% endfor %}
-            bool_or(skjult) as prikket
-        from {{ ns.prev }}
-        group by {{ keys | join(", ") }}
-    )
-    select * from _bredt
 {%- endmacro %}

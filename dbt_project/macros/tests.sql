@@ -15,13 +15,3 @@ where {{ column_name }} is not null
     select kode from {{ ref("kodelister") }} where kodeliste = '{{ kodeliste }}'
   )
 {% endtest %}
-
-{#- Disclosure control holds for one relation "total = sum of parts": no group has its total
-    shown and exactly one part hidden (null). -#}
-{% test prikking_holder(model, column_name, total, del, gruppe) %}
-select {{ gruppe | join(", ") }}
-from {{ model }}
-group by {{ gruppe | join(", ") }}
-having bool_or(({{ total }}) and {{ column_name }} is not null)
-    and count(*) filter (where ({{ del }}) and {{ column_name }} is null) = 1
-{% endtest %}

@@ -1,9 +1,12 @@
 """Great Expectations: run the suites in ``expectations/`` and keep their results.
 
 The suites are built in code in the package ``nir_expectations`` (folder ``expectations/``,
-installed with the project: ``contract``, ``completeness``, ``publication``). Each suite module
-has a ``build(...)`` function that returns :class:`Check` objects: a DataFrame read from
-DuckDB (or from a delivery) and the GX expectations to run on it. GX's SQL path does not work
+installed with the project: ``completeness`` and ``marts`` gate a built snapshot,
+``publication`` checks a statistics database after disclosure control). Every outcome is
+written to the warehouse table ``gate.resultater`` (a dbt source): that is the verdict the
+publishing layer and ``nir status`` read. GX's Data Docs are the human view of the same runs.
+Each suite module has a ``build(...)`` function that returns :class:`Check` objects: a
+DataFrame read from DuckDB and the GX expectations to run on it. GX's SQL path does not work
 on DuckDB, so every check validates a pandas DataFrame in an ephemeral context.
 
 Every expectation carries ``meta``: ``severity`` (``hard`` blocks publication, ``warning``
@@ -33,7 +36,7 @@ from nir.errors import NirError
 from nir.files import atomic_write_text
 
 HARD, WARNING = "hard", "warning"
-SUITES = ("contract", "completeness", "publication")
+SUITES = ("completeness", "marts", "publication")
 
 
 class GateFailed(NirError):
@@ -206,15 +209,33 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     return summary
 
 
-def _shown(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)[:80]
+def _shown(value: Any, limit: str | None = None) -> str:
+    """A value as people read it: a share against a limit in percent (``"5.0%"``) in percent
+    with the limit's precision (``"1.7%"``), other numbers to four significant digits."""
+    if limit and limit.endswith("%") and _is_number(value):
+        decimals = len(limit[:-1].partition(".")[2])
+        return f"{float(value) * 100:.{decimals}f}%"
+    if _is_number(value) and not float(value).is_integer():
+        return f"{float(value):.4g}"
+    return str(value)[:80]
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
     """A self-contained page linking the suite's GX validation pages, with every outcome.
 
     GX's own ``index.html`` renders its table with scripts from a CDN, so offline it is blank;
-    the validation pages it writes read fine without them.
+    the validation pages it writes read fine without them. Shares are shown in percent with
+    the precision of their limit; failing kommune checks list the kommuner (``detail``).
     """
     from html import escape
 
@@ -226,7 +247,8 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
     rows = "".join(
         f"<tr><td>{'ok' if o.success else 'FAILED'}</td><td>{escape(o.severity)}</td>"
         f"<td>{escape(o.asset)}</td><td>{escape(o.label)}</td>"
-        f"<td>{escape(_shown(o.observed))}</td><td>{escape(o.limit)}</td></tr>"
+        f"<td>{escape(_shown(o.observed, o.limit))}</td><td>{escape(o.limit)}</td>"
+        f"<td>{escape(o.detail.lstrip(' :='))}</td></tr>"
         for o in summary.outcomes
     )
     verdict = "passed" if summary.passed else "FAILED"
@@ -239,7 +261,7 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
         f"<h1>Suite {escape(summary.suite)}, snapshot {escape(summary.snapshot)}: {verdict}</h1>"
         f"<p>Run {escape(summary.run_at)}. GX validation pages:</p><ul>{links}</ul>"
         "<table><tr><th>result</th><th>severity</th><th>asset</th><th>expectation</th>"
-        f"<th>observed</th><th>limit</th></tr>{rows}</table>",
+        f"<th>observed</th><th>limit</th><th>detail</th></tr>{rows}</table>",
         "utf-8",
     )
     return page
@@ -332,31 +354,121 @@ def _write_json(path: Path, doc: dict[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(doc, indent=2, default=str, ensure_ascii=False))
 
 
-# --- the gate -------------------------------------------------------------------------------
-def gate_record_path(settings: Settings, snapshot: date | str) -> Path:
-    snap = snapshot if isinstance(snapshot, str) else snapshot.isoformat()
-    return settings.gx_dir / snap / "gate.json"
+# --- the gate's verdict, as data ---------------------------------------------------------------
+RESULTS_TABLE = "gate.resultater"
+_RESULTS_DDL = f"""
+    create table if not exists {RESULTS_TABLE} (
+        snapshot_date date not null,
+        kjoring_id varchar not null,
+        kjoring_tid timestamp not null,
+        suite varchar not null,
+        sjekk varchar not null,
+        alvorlighet varchar not null,
+        bestatt boolean not null,
+        observert varchar,
+        grense varchar,
+        detalj varchar
+    )
+"""
 
 
-def read_gate_record(settings: Settings, snapshot: date | str) -> dict[str, Any] | None:
-    path = gate_record_path(settings, snapshot)
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text("utf-8"))
+def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``gate.resultater`` (a dbt source) when it does not exist."""
+    con.execute("create schema if not exists gate")
+    con.execute(_RESULTS_DDL)
 
 
-def passed_snapshots(settings: Settings) -> list[date]:
-    """Snapshots whose latest gate run passed, oldest first."""
+def record_outcomes(
+    settings: Settings, snapshot: date, suite: str, outcomes: list[Outcome], run_at: datetime
+) -> None:
+    """Append one gate run of ``suite`` for ``snapshot`` to ``gate.resultater``.
+
+    The caller holds the warehouse's writer lock. A suite with no outcome records one passed
+    row, so that its newest run replaces an earlier failed one.
+    """
+    from nir.warehouse import connect
+
+    run_id = f"{suite}-{run_at.strftime('%Y%m%dT%H%M%S%f')}"
+    rows = [
+        (
+            snapshot,
+            run_id,
+            run_at.replace(tzinfo=None),
+            suite,
+            o.label[:200],
+            o.severity,
+            bool(o.success),
+            None if o.observed is None else _shown(o.observed),
+            o.limit or None,
+            o.detail[:300] or None,
+        )
+        for o in outcomes
+    ] or [
+        (snapshot, run_id, run_at.replace(tzinfo=None), suite, suite, HARD, True, None, None, None)
+    ]
+    con = connect(settings)
+    try:
+        ensure_results_table(con)
+        con.executemany(f"insert into {RESULTS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    finally:
+        con.close()
+
+
+def verdicts(settings: Settings) -> list[dict[str, Any]]:
+    """Each judged snapshot's verdict (the publishing layer's view of gate.resultater)."""
+    from nir.warehouse import connect
+
+    if not settings.warehouse.exists():
+        return []
+    con = connect(settings, read_only=True)
+    try:
+        if not _has_relation(con, "staging", "stg_gate__verdikt"):
+            return []
+        rows = con.execute(
+            "select snapshot_date, bestatt, siste_kjoring from staging.stg_gate__verdikt "
+            "order by snapshot_date"
+        ).fetchall()
+        failures = con.execute(
+            """select snapshot_date, suite, sjekk, alvorlighet, observert, grense, detalj
+               from staging.stg_gate__gjeldende where not bestatt
+               order by snapshot_date, alvorlighet, suite, sjekk"""
+        ).fetchall()
+    finally:
+        con.close()
     out = []
-    if not settings.gx_dir.is_dir():
-        return out
-    for d in sorted(settings.gx_dir.iterdir()):
-        rec = d / "gate.json"
-        if rec.is_file():
-            doc = json.loads(rec.read_text("utf-8"))
-            if doc.get("passed"):
-                out.append(date.fromisoformat(doc["snapshot"]))
+    for snap, passed, at in rows:
+        fails = [f for f in failures if f[0] == snap]
+        out.append(
+            {
+                "snapshot": snap.isoformat(),
+                "passed": bool(passed),
+                "run_at": at.isoformat(timespec="seconds") if at else None,
+                "hard_failures": [_line(f) for f in fails if f[3] == HARD],
+                "warnings": [_line(f) for f in fails if f[3] != HARD],
+            }
+        )
     return out
+
+
+def _line(f: tuple) -> str:
+    _, _suite, sjekk, sev, _observed, _limit, detail = f
+    return f"{sjekk}{detail or ''} ({sev})"
+
+
+def _has_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def verdict(settings: Settings, snapshot: date) -> dict[str, Any] | None:
+    """The gate's newest verdict on ``snapshot``, or None when it was never judged."""
+    for v in verdicts(settings):
+        if v["snapshot"] == snapshot.isoformat():
+            return v
+    return None
 
 
 def failure_message(snapshot: str, failures: list[Outcome], what: str = "gate") -> str:
@@ -365,83 +477,84 @@ def failure_message(snapshot: str, failures: list[Outcome], what: str = "gate") 
     return f"{what} failed for {snapshot}: {parts}{more}"
 
 
-def frozen_years(con: duckdb.DuckDBPyConnection) -> dict[int, date]:
-    """Years whose final figures are frozen: year -> the snapshot they come from."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'publiseringsarkiv' and table_name = 'endelige_aar'"
-    ).fetchone()
-    if not exists or not exists[0]:
-        return {}
-    rows = con.execute("select aar, snapshot_date from publiseringsarkiv.endelige_aar").fetchall()
-    return {int(y): s for y, s in rows}
-
-
 def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
-    """Run the completeness suite and the publication suite (before suppression).
+    """Run the completeness suite and the marts suite (sums before disclosure control).
 
-    Keeps the verdict in ``<gx_dir>/<snapshot>/gate.json`` (what ``publish`` and
-    ``nir status`` read) and raises :class:`GateFailed` naming every failed hard expectation.
+    Writes every check's outcome to ``gate.resultater`` (what publishing and ``nir status``
+    read; GX's Data Docs are the human view) and raises :class:`GateFailed` naming every
+    failed hard expectation.
     """
+    from nir_expectations import completeness, marts
+
     from nir.warehouse import connect, writer_lock
 
     snap = snapshot.isoformat()
-    completeness = load_suite("completeness")
-    publication = load_suite("publication")
     # the lock keeps writers (load, dbt, publish) out while the frames are read
     with writer_lock(settings):
         con = connect(settings, read_only=True)
         try:
-            frozen = {y: s for y, s in frozen_years(con).items() if s != snapshot}
-            c_checks = completeness.build(con, settings, snapshot, exclude_years=set(frozen))
-            p_checks = publication.build_before_suppression(con, settings, snapshot)
+            frozen = _frozen_years(con, snapshot)
+            c_checks = completeness.build(con, settings, snapshot, exclude_years=frozen)
+            m_checks = marts.build(con, settings, snapshot)
         finally:
             con.close()
     results = [
         run_suite(settings, "completeness", snap, c_checks),
-        run_suite(settings, "publication_before_suppression", snap, p_checks),
+        run_suite(settings, "marts", snap, m_checks),
     ]
+    with writer_lock(settings):
+        for r in results:
+            record_outcomes(
+                settings, snapshot, r.suite, r.outcomes, datetime.fromisoformat(r.run_at)
+            )
     failures = [o for r in results for o in r.hard_failures]
     record = {
         "snapshot": snap,
-        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "passed": not failures,
         "message": failure_message(snap, failures) if failures else f"gate passed for {snap}",
         "hard_failures": [o.line() for o in failures],
         "warnings": [o.line() for r in results for o in r.warnings],
-        "suites": {r.suite: str(r.json_path) for r in results},
         "docs": {r.suite: str(r.docs_path) for r in results if r.docs_path},
     }
-    _write_json(gate_record_path(settings, snapshot), record)
     if failures:
         raise GateFailed(record["message"])
     return record
 
 
+def _frozen_years(con: duckdb.DuckDBPyConnection, snapshot: date) -> set[int]:
+    """Years frozen from another snapshot: their completeness no longer decides anything."""
+    if not _has_relation(con, "publisering", "endelige_aar"):
+        return set()
+    rows = con.execute(
+        "select aar from publisering.endelige_aar where snapshot_date <> ?", [snapshot]
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
 def validate_publication(
-    settings: Settings, con: duckdb.DuckDBPyConnection, snapshot: date, schema: str = "statistikk"
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    snapshot: date,
+    catalog: dict[str, Any],
+    audit: Any,
+    schema: str = "statistikk",
 ) -> SuiteResult:
-    """Validate a statistics database (after suppression); raise if a hard check fails."""
-    publication = load_suite("publication")
-    checks = publication.build_after_suppression(con, settings, schema=schema)
-    result = run_suite(settings, "publication", snapshot.isoformat(), checks)
+    """Validate a statistics database after disclosure control; raise if a hard check fails.
+
+    ``audit`` is the independent audit's findings as a DataFrame (``celle``, ``primaer``,
+    ``melding``). The outcomes are recorded in ``gate.resultater`` as suite
+    ``avsloringskontroll``, so a rejected publication also rejects the snapshot's verdict.
+    The caller holds the warehouse's writer lock.
+    """
+    from nir_expectations import publication
+
+    checks = publication.build(con, settings, catalog, audit, schema=schema)
+    result = run_suite(settings, "avsloringskontroll", snapshot.isoformat(), checks)
+    record_outcomes(
+        settings, snapshot, result.suite, result.outcomes, datetime.fromisoformat(result.run_at)
+    )
     if not result.passed:
         raise PublicationRejected(
             failure_message(snapshot.isoformat(), result.hard_failures, "publication audit")
         )
-    return result
-
-
-def validate_delivery(settings: Settings, delivery_dir: Path) -> SuiteResult:
-    """The GX record of the contract check of a delivery (before it is loaded).
-
-    Raises :class:`GateFailed` when a hard expectation fails; the result is kept under
-    ``<gx_dir>/<snapshot>/contract.json`` either way.
-    """
-    contract = load_suite("contract")
-    snap = delivery_dir.name
-    checks = contract.build(settings, delivery_dir)
-    result = run_suite(settings, "contract", snap, checks)
-    if not result.passed:
-        raise GateFailed(failure_message(snap, result.hard_failures, "contract"))
     return result

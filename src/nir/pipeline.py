@@ -28,22 +28,25 @@ def delivery_ready(settings: Settings, snapshot: date) -> bool:
 def check_contract(settings: Settings, snapshot: date) -> None:
     """Validate the delivery against its manifest and the contract; quarantine it if bad.
 
-    The package's own check runs first (it names file, line and column); the GX contract
-    suite then keeps a validation record and Data Docs of the same delivery.
+    The package's own check names file, line and column and never repeats a value of
+    ``personer.csv``; a rejected delivery is copied to quarantine (the landing folder is left
+    as delivered) and ``ContractError`` (exit 3, not retried) says where, never what.
     """
     from nir.delivery.load import check_or_quarantine
-    from nir.gate import validate_delivery
 
-    path = delivery_dir(settings, snapshot)
-    check_or_quarantine(settings, path)
-    validate_delivery(settings, path)
+    check_or_quarantine(settings, delivery_dir(settings, snapshot))
 
 
-def load(settings: Settings, snapshot: date) -> str:
-    """Load the delivery into the warehouse's raw tables (one transaction, idempotent)."""
+def load(settings: Settings, snapshot: date, *, accept_anomaly: bool = False) -> str:
+    """Load the delivery into the warehouse's raw tables (one transaction, idempotent).
+
+    A delivery that is empty, dated after today or far smaller than the previous snapshot is
+    held (``DeliveryHeld``, not retried) unless ``accept_anomaly``.
+    """
     from nir.delivery.load import load_delivery
 
-    return load_delivery(settings, delivery_dir(settings, snapshot)).outcome
+    path = delivery_dir(settings, snapshot)
+    return load_delivery(settings, path, accept_anomaly=accept_anomaly).outcome
 
 
 def build(settings: Settings, snapshot: date, *, controls_only: bool = False) -> None:
@@ -71,10 +74,19 @@ def publish(settings: Settings, snapshot: date) -> Path:
 
 
 def control_lists(settings: Settings, snapshot: date) -> Path:
-    """Write the kommuner's control lists for ``snapshot``; returns their folder."""
-    from nir.kommune.controllists import write_control_lists
+    """Write the kommuner's control lists and packs for ``snapshot``; returns their folder.
 
-    return write_control_lists(settings, snapshot)
+    Inside a correction window (1 January to the deadline) the IMDi tracker of that
+    reference year is rewritten too, so it follows every monthly and nightly snapshot.
+    """
+    from nir.kommune.controllists import write_control_lists
+    from nir.kommune.tracker import aar_for_snapshot, skriv_sporing
+
+    out = write_control_lists(settings, snapshot)
+    aar = aar_for_snapshot(settings, snapshot)
+    if aar is not None:
+        skriv_sporing(settings, aar)
+    return out
 
 
 def freeze(settings: Settings, year: int) -> None:

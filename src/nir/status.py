@@ -1,24 +1,71 @@
-"""What is published, from which snapshot per year, and the last gate results."""
+"""What is published, from which snapshot per year, and the last gate results.
+
+The gate's verdicts come from the warehouse (``gate.resultater``, through the publishing
+layer's view), never from Great Expectations' files: deleting ``data/gx`` changes nothing here.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from nir.config import Settings
 
 
 def collect(settings: Settings, last: int = 5) -> dict[str, Any]:
-    """The publication record (``statistikk.json``) and the last ``last`` gate verdicts."""
+    """The publication record (``statistikk.json``) and the last ``last`` gate verdicts.
+
+    Every path in it is relative to the data directory (``paths``, each verdict's ``page``),
+    so a record reads the same on any machine that has the data directory.
+    """
+    from nir.gate import verdicts
+
+    base = settings.data_dir
     meta = settings.published_dir / "statistikk.json"
     published = json.loads(meta.read_text("utf-8")) if meta.is_file() else None
-    gates: list[dict[str, Any]] = []
-    if settings.gx_dir.is_dir():
-        for d in sorted(settings.gx_dir.iterdir()):
-            rec = d / "gate.json"
-            if rec.is_file():
-                gates.append(json.loads(rec.read_text("utf-8")))
-    return {"published": published, "gates": gates[-last:]}
+    if published is not None:
+        published = _relative(published, base)
+    docs = base / "docs"
+    gates = []
+    for v in verdicts(settings)[-last:]:
+        page = docs / f"gate-{v['snapshot']}.html"
+        gates.append(v | {"page": relative_path(page, base) if page.is_file() else None})
+    return {
+        "published": published,
+        "gates": gates,
+        "paths": {
+            "published_db": relative_path(settings.published_db, base),
+            "parquet": relative_path(settings.published_dir / "parquet", base),
+            "docs": relative_path(docs / "index.html", base)
+            if (docs / "index.html").is_file()
+            else None,
+        },
+    }
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """``nir status --json``: the collected status as one JSON document."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+
+
+def relative_path(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (the data directory) when it is inside it, else as is."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _relative(value: Any, base: Path) -> Any:
+    """A record with every absolute path inside ``base`` made relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, base) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return relative_path(Path(value), base)
+    return value
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -27,8 +74,9 @@ def render(doc: dict[str, Any]) -> str:
     if not pub:
         lines.append("Published: nothing yet")
     else:
+        where = (doc.get("paths") or {}).get("published_db") or pub["file"]
         lines.append(
-            f"Published: {pub['file']} (newest snapshot {pub['snapshot']}, "
+            f"Published: {where} (newest snapshot {pub['snapshot']}, "
             f"at {pub['published_at']}, sha256 {pub['sha256'][:12]})"
         )
         years: dict[str, set[str]] = {}
@@ -39,6 +87,13 @@ def render(doc: dict[str, Any]) -> str:
             lines.append(f"  {year}: " + "; ".join(sorted(years[year])))
         rows = ", ".join(f"{t} {n}" for t, n in pub.get("rows", {}).items())
         lines.append(f"  rows: {rows}")
+        d = pub.get("disclosure") or {}
+        if d:
+            lines.append(
+                f"  disclosure control: {d.get('primary', 0)} primary and "
+                f"{d.get('secondary', 0)} secondary cells hidden of {d.get('cells', 0)}; "
+                f"recoverable after the audit: {d.get('audit_recoverable', 0)}"
+            )
     gates = doc.get("gates") or []
     lines.append("Last gate results:" if gates else "Last gate results: none")
     for g in gates:
@@ -49,9 +104,6 @@ def render(doc: dict[str, Any]) -> str:
         warnings = g.get("warnings", [])
         if warnings:
             lines.append(f"    {len(warnings)} warning(s): " + "; ".join(warnings[:3]))
-        docs = g.get("docs") or {}
-        if docs:
-            lines.append("    docs: " + ", ".join(docs.values()))
     return "\n".join(lines)
 
 

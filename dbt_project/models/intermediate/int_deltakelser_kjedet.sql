@@ -24,7 +24,7 @@ med_person as (
     select
         d.*,
         p.kjonn,
-        year(p.fodselsdato) as fodselsaar,
+        p.fodselsaar,
         p.landbakgrunn,
         p.bosatt_kommune,
         p.regelverk,
@@ -127,7 +127,7 @@ final as (
         programkommune as programkommune_registrert,
         kommune_gyldig,
         kommune,
-        case when kommune = '9999' then null else left(kommune, 2) end as fylke,
+        {{ fylke('kommune') }} as fylke,
         startdato,
         sluttdato,
         avslutningsaarsak,

@@ -3,7 +3,6 @@
 -- UGYLDIG_FODSELSNUMMER, tiltak for TILTAK_UTENFOR_DELTAKELSE. `hendelsesdato` is the date of
 -- the event the finding is about: a finding about an event less than
 -- registration_grace_months before the snapshot is only a warning (the kommune is not late).
-{% set grace = var('registration_grace_months') %}
 with deltakelser as (
     select * from {{ ref('int_deltakelser_kjedet') }}
     where snapshot_date = {{ snapshot() }}
@@ -121,8 +120,8 @@ vurdert as (
     from (
         select
             *,
-            coalesce(cast(registrert_tid as date) > startdato + interval {{ grace }} month, false) as sen_start,
-            coalesce(cast(avslutning_registrert_tid as date) > sluttdato + interval {{ grace }} month, false)
+            coalesce(cast(registrert_tid as date) > {{ registreringsfrist('startdato') }}, false) as sen_start,
+            coalesce(cast(avslutning_registrert_tid as date) > {{ registreringsfrist('sluttdato') }}, false)
                 as sen_slutt
         from spell_checks
     )
@@ -176,12 +175,12 @@ final as (
         deltakelse_id,
         tiltak_id,
         kommune,
-        case when kommune = '9999' then null else left(kommune, 2) end as fylke,
+        {{ fylke('kommune') }} as fylke,
         skjermet,
         har_funn,
         hendelsesdato,
         case
-            when hendelsesdato > {{ snapshot() }} - interval {{ grace }} month then 'warning'
+            when {{ registreringsfrist('hendelsesdato') }} > {{ snapshot() }} then 'warning'
             else alvorlighet_standard
         end as alvorlighet,
         detalj

@@ -12,6 +12,6 @@ kommuner as (
 select 'land' as nivaa, '0000' as region, 'Norge' as region_navn
 union all
 select 'fylke', fylkesnummer, navn from fylker
-where fylkesnummer in (select distinct left(kommunenummer, 2) from kommuner)
+where fylkesnummer in (select distinct {{ fylke('kommunenummer') }} from kommuner)
 union all
 select 'kommune', kommunenummer, navn from kommuner

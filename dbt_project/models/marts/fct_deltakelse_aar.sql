@@ -11,10 +11,7 @@ programmer as (
 ),
 
 aar as (
-    select unnest(generate_series(
-        year(min(startdato)), year({{ snapshot() }} - interval 1 day)
-    )) as aar
-    from deltakelser
+    {{ aar_i_snapshot('deltakelser') }}
 ),
 
 hendelser as (

@@ -14,7 +14,7 @@ programmer as (
 
 maaned as (
     select
-        strftime({{ snapshot() }} - interval 1 day, '%Y-%m') as periode,
+        {{ periode(snapshot()) }} as periode,
         cast(date_trunc('month', {{ snapshot() }} - interval 1 day) as date) as forste_dag,
         cast({{ snapshot() }} - interval 1 day as date) as siste_dag
 ),

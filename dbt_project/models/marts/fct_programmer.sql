@@ -79,5 +79,6 @@ select
     landbakgrunn_gruppe,
     antall_deltakelser,
     in_avgangskohort,
-    case when in_avgangskohort then year(sluttdato) end as avgangsaar
+    case when in_avgangskohort then year(sluttdato) end as avgangsaar,
+    coalesce({{ registreringsfrist('sluttdato') }} < {{ snapshot() }}, false) as frist_passert
 from final

@@ -7,10 +7,7 @@ with programmer as (
 ),
 
 aar as (
-    select unnest(generate_series(
-        year(min(startdato)), year({{ snapshot() }} - interval 1 day)
-    )) as aar
-    from programmer
+    {{ aar_i_snapshot('programmer') }}
 ),
 
 kohort as (

@@ -12,10 +12,7 @@ tiltak as (
 ),
 
 aar as (
-    select unnest(generate_series(
-        year(min(startdato)), year({{ snapshot() }} - interval 1 day)
-    )) as aar
-    from deltakelser
+    {{ aar_i_snapshot('deltakelser') }}
 ),
 
 per_aar as (

@@ -1,35 +1,29 @@
--- Published registration quality per region and control, disclosure-controlled: counts
--- 1 .. threshold-1 hidden, then secondary suppression of kommuner within their fylke and fylker
--- within the country; the share only when at least min_share_denominator records were checked
--- and no count is hidden. Status: the year of the snapshot's period is the reference year.
-{% set keys = ['snapshot_date', 'nivaa', 'region', 'kontroll'] %}
-with fakta as (
-    select * from {{ ref('fct_registreringskvalitet') }}
-    where snapshot_date = {{ snapshot() }}
+-- Registration completeness before disclosure control (nir.publication applies it), from the
+-- newest passed snapshot. Its reference year is the year of the snapshot's period: endelig
+-- once that year is final.
+with nyeste as (
+    select f.*
+    from {{ ref('fct_registreringskvalitet') }} as f
+    where f.snapshot_date = (select max(snapshot_date) from {{ ref('godkjente_snapshots') }})
 ),
 
-regioner as (
-    select * from {{ ref('int_regioner') }}
-),
-
-prikket as (
-    {{ prikk_tabell('fakta', keys, ['kontrollert', 'funn'], regionale_pass(['kontroll', 'maal'])) }}
+frosset as (
+    select aar from {{ ref('endelige_aar') }}
 )
 
 select
-    p.snapshot_date,
-    {{ status('year(p.snapshot_date - interval 1 day)', 'p.snapshot_date') }} as status,
-    p.nivaa,
-    p.region,
-    r.region_navn,
-    p.kontroll,
-    p.kontrollert,
-    p.funn,
+    n.snapshot_date,
     case
-        when p.kontrollert >= {{ var('min_share_denominator') }} and p.funn is not null
-            then f.andel_uten_funn
-    end as andel_uten_funn,
-    p.prikket
-from prikket as p
-inner join fakta as f on p.nivaa = f.nivaa and p.region = f.region and p.kontroll = f.kontroll
-left join regioner as r on p.nivaa = r.nivaa and p.region = r.region
+        when cast(left({{ periode('n.snapshot_date') }}, 4) as integer) in (select aar from frosset)
+            then 'endelig'
+        else 'forelopig'
+    end as status,
+    n.nivaa,
+    n.region,
+    r.region_navn,
+    n.kontroll,
+    n.kontrollert,
+    n.funn,
+    n.andel_uten_funn
+from nyeste as n
+left join {{ ref('int_regioner') }} as r on n.nivaa = r.nivaa and n.region = r.region

@@ -32,7 +32,6 @@ from typing import Any
 from nir.config import PROJECT_ROOT, Settings
 
 BENCH_KEY = "nir-bench-pseudonym-key-not-secret-0001"  # synthetic data only
-FLOOR_SQL = PROJECT_ROOT / "benchmarks" / "floor.sql"
 GATE_FLOOR_SQL = PROJECT_ROOT / "benchmarks" / "gate_floor.sql"
 TABLES = ("personer", "deltakelser", "vedtak", "tiltak")
 
@@ -175,13 +174,21 @@ def _statements(sql: str) -> list[str]:
 
 
 def build_floor(warehouse: Path, snapshot: str) -> None:
-    """The hand-written SQL floor of the dbt build: raw tables -> published tables, in memory."""
+    """The SQL floor of the dbt build (raw tables -> marts, in memory), generated from the
+    compiled SQL of the ``nir build`` that ran just before (:mod:`nir.tools.floor`)."""
     import duckdb
 
+    from nir.config import load_settings
+    from nir.tools.floor import flatten
+    from nir.warehouse.dbt import dbt_dir
+
+    script = flatten(dbt_dir(load_settings()) / "target", snapshot)
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"attach '{warehouse}' as warehouse (read_only)")
-        _run_script(con, FLOOR_SQL, snapshot)
+        con.execute(f"set variable snapshot = date '{date.fromisoformat(snapshot).isoformat()}'")
+        for statement in _statements(script):
+            con.execute(statement)
     finally:
         con.close()
 
@@ -336,7 +343,7 @@ class Bench:
             )
             runs.setdefault("build_floor", []).append(
                 self.child(
-                    f"{tag}: build floor (floor.sql)",
+                    f"{tag}: build floor (compiled SQL)",
                     _helper("build-floor", str(warehouse), s),
                     env,
                 )
@@ -359,7 +366,7 @@ class Bench:
         ) + statistics.median(t for t, _ in runs["build"])
         for step, floor, target in (
             ("load", "bare read_csv CTAS", Target("ratio", 2.0, "≤ 2× floor")),
-            ("build", "benchmarks/floor.sql", build_target),
+            ("build", "dbt's compiled SQL as one script", build_target),
             ("gate", "benchmarks/gate_floor.sql", Target("ratio", 3.0, "≤ 3× floor")),
         ):
             self.add(
@@ -373,6 +380,50 @@ class Bench:
                     floor_peak_rss=max(m for _, m in runs[f"{step}_floor"]),
                 ),
                 target,
+            )
+
+    def disclosure(self, scale: Scale, snapshots: list[date]) -> None:
+        """Disclosure control and its audit over everything the newest snapshot publishes.
+
+        Runs in the data folder the ``steps`` phase left (the snapshot loaded, built and
+        gated); reports the seconds of the Gaussian suppression and of the independent audit,
+        the cells hidden, and, for comparison, how many secondary cells the classic rule
+        ("a total with exactly one hidden part gets a second") hides on the same tables.
+        """
+        s = snapshots[-1].isoformat()
+        data = self.bench_dir / "runs" / f"{scale.name}-steps"
+        env = self.env(data, self.bench_dir / scale.name / "landing")
+        self.child(f"{scale.name} {s}: disclosure control and audit", _helper("disclosure", s), env)
+        facts = _last_json(self.log)
+        note = (
+            f"{facts['cells']} cells, {facts['primary']} primary, {facts['secondary']} secondary "
+            f"(classic rule: {facts['classic_secondary']} secondary, "
+            f"{facts['classic_recoverable_primary']} primary cells still recoverable); "
+            f"audit: {facts['recoverable_primary']} primary / {facts['recoverable']} hidden "
+            "cells recoverable"
+        )
+        self.add(
+            Measurement(
+                name=f"disclosure control {s}",
+                scale=scale.name,
+                seconds=[facts["suppression_seconds"]],
+                note=note,
+            ),
+            None,
+        )
+        self.add(
+            Measurement(
+                name=f"disclosure audit {s}",
+                scale=scale.name,
+                seconds=[facts["audit_seconds"]],
+                note=f"{facts['hidden']} hidden cells checked; recoverable must be 0",
+            ),
+            Target("seconds", 1e9, "0 recoverable primary cells", binding=False),
+        )
+        if facts["recoverable_primary"]:
+            self.errors.append(
+                f"disclosure audit at {scale.name} scale: {facts['recoverable_primary']} "
+                "primary cells recoverable"
             )
 
     def e2e(self, scale: Scale, snapshots: list[date], *, previous: bool = True) -> None:
@@ -500,6 +551,7 @@ class Bench:
             snaps = ensure_history(self.bench_dir, QUICK, self.on_progress)
             phases: list[tuple[str, Callable[[], None]]] = [
                 ("steps", lambda: self.steps(QUICK, snaps)),
+                ("disclosure", lambda: self.disclosure(QUICK, snaps)),
                 ("monthly run", lambda: self.e2e(QUICK, snaps, previous=False)),
                 ("backfill", lambda: self.backfill(QUICK, snaps, [1, 2])),
             ]
@@ -508,7 +560,9 @@ class Bench:
             big = ensure_history(self.bench_dir, TENFOLD, self.on_progress)
             phases = [
                 ("national steps", lambda: self.steps(NATIONAL, snaps)),
+                ("national disclosure", lambda: self.disclosure(NATIONAL, snaps)),
                 ("tenfold steps", lambda: self.steps(TENFOLD, big)),
+                ("tenfold disclosure", lambda: self.disclosure(TENFOLD, big)),
                 ("national monthly run", lambda: self.e2e(NATIONAL, snaps)),
                 ("backfill", lambda: self.backfill(NATIONAL, snaps, [1, 12, 48])),
                 ("tenfold monthly run", lambda: self.e2e(TENFOLD, big)),
@@ -612,6 +666,108 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def disclosure_run(snapshot: str) -> dict[str, Any]:
+    """Build the publishing layer, then time disclosure control and the audit in-process."""
+    from nir.catalog import load_catalog
+    from nir.config import load_settings
+    from nir.publication import disclosure
+    from nir.publication.attack import audit_publication
+    from nir.publication.publish import _read_frames
+    from nir.warehouse.dbt import build_publishing
+
+    settings = load_settings()
+    day = date.fromisoformat(snapshot)
+    build_publishing(settings, day)
+    catalog = load_catalog(settings)
+    frames, _ = _read_frames(settings, catalog)
+    threshold = int(settings.suppression_threshold)
+    started = time.monotonic()
+    protected = disclosure.protect(
+        frames,
+        catalog,
+        threshold=threshold,
+        min_share_denominator=int(settings.min_share_denominator),
+    )
+    suppression_seconds = time.monotonic() - started
+    started = time.monotonic()
+    attack = audit_publication(protected.frames, frames, catalog, threshold)
+    audit_seconds = time.monotonic() - started
+    classic, classic_frames = classic_rule(frames, catalog, threshold)
+    classic_attack = audit_publication(classic_frames, frames, catalog, threshold)
+    found = attack.result.recoverable
+    return {
+        "cells": protected.cells,
+        "primary": protected.primary,
+        "secondary": protected.secondary,
+        "hidden": attack.hidden,
+        "suppression_seconds": round(suppression_seconds, 2),
+        "audit_seconds": round(audit_seconds, 2),
+        "recoverable": len(found),
+        "recoverable_primary": sum(1 for f in found if f.primary),
+        "classic_secondary": classic,
+        "classic_recoverable_primary": sum(
+            1 for f in classic_attack.result.recoverable if f.primary
+        ),
+    }
+
+
+def classic_rule(
+    frames: dict[str, Any], catalog: dict[str, Any], threshold: int
+) -> tuple[int, dict[str, Any]]:
+    """The classic rule, for comparison only: primary cells hidden, then, within each table and
+    relation (a breakdown's total and its parts, a fylke and its kommuner, the country and its
+    fylker), a total shown with exactly one hidden part gets its smallest shown part hidden
+    too, until nothing changes. Returns the number of secondary cells and the tables."""
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    secondary = 0
+    for name, t in catalog.items():
+        f = frames[name].copy()
+        cols = [m for m in t.maal] or [c for c in (t.revisjon or {}).values()]
+        counts = [c for c in cols if c in t.count_columns or c in t.maal]
+        hidden = {c: pd.Series(False, index=f.index) for c in cols}
+        for c in counts:
+            v = pd.to_numeric(f[c], errors="coerce")
+            hidden[c] |= (v >= 1) & (v < threshold)
+        groups: list[tuple[list[str], Any, Any]] = []
+        for d, total in t.dimensjoner.items():
+            others = [c for c in t.rad if c != d]
+            groups.append((others, f[d].astype(str) == total, f[d].astype(str) != total))
+        if "nivaa" in t.rad:
+            rest = [c for c in t.rad if c not in ("nivaa", "region")]
+            fy = f["region"].astype(str).str[:2].where(f["nivaa"] != "land")
+            f = f.assign(_fylke=fy)
+            groups.append(([*rest, "_fylke"], f["nivaa"] == "fylke", f["nivaa"] == "kommune"))
+            groups.append((rest, f["nivaa"] == "land", f["nivaa"] == "fylke"))
+        changed = True
+        while changed:
+            changed = False
+            for c in counts:
+                v = pd.to_numeric(f[c], errors="coerce").fillna(0)
+                for keys, is_total, is_part in groups:
+                    if not keys:
+                        continue
+                    g = f.groupby(keys, dropna=False, sort=False).ngroup()
+                    total_shown = (is_total & ~hidden[c]).groupby(g).transform("max")
+                    n_hidden = (is_part & hidden[c]).groupby(g).transform("sum")
+                    cand = is_part & ~hidden[c] & total_shown & (n_hidden == 1)
+                    if not cand.any():
+                        continue
+                    pick = v.where(cand).groupby(g).transform("min")
+                    chosen = cand & (v == pick)
+                    first = chosen & ~chosen.groupby(g).cumsum().gt(1)
+                    if first.any():
+                        hidden[c] |= first
+                        secondary += int(first.sum())
+                        changed = True
+        for c in cols:
+            f[c] = f[c].astype(object).where(~hidden[c], None)
+        f["prikket"] = pd.concat(list(hidden.values()), axis=1).any(axis=1)
+        out[name] = f.drop(columns=["_fylke"], errors="ignore")
+    return secondary, out
+
+
 def _main(argv: list[str]) -> int:
     from nir.config import load_settings
 
@@ -624,6 +780,8 @@ def _main(argv: list[str]) -> int:
         rows = gate_floor(Path(args[0]), args[1], load_settings())
         failed = [f"{r[0]} {r[1]} ({r[5]})" for r in rows if not r[4]]
         print(f"gate floor: {len(rows)} checks, {len(failed)} failed: {failed[:5]}")
+    elif what == "disclosure":
+        print(json.dumps(disclosure_run(args[0])), flush=True)
     elif what == "seed":
         seed_only(args[0])
     elif what == "airflow-prepare":

@@ -25,6 +25,9 @@ from nir.errors import NirError, WarehouseBusyError
 # What the nightly (daily snapshot) run needs: the control list, the spells with their
 # error flag, and the completeness figures.
 CONTROLS_SELECTOR = "+kontrolliste +fct_deltakelser +fct_registreringskvalitet int_regioner"
+# The publishing layer and the gate's verdicts: built after the gate (build_publishing), over
+# every passed snapshot, never as part of one snapshot's build.
+PUBLISHING = ["path:models/publisering", "path:models/staging/gate"]
 
 
 class TransformError(NirError):
@@ -191,7 +194,7 @@ def build(
     from nir.warehouse import writer_lock
 
     args = ["build", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
-    args += ["--exclude", "resource_type:seed"]
+    args += ["--exclude", "resource_type:seed", *PUBLISHING]
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if controls_only:
@@ -201,6 +204,37 @@ def build(
         faults.point("build:before_dbt")
         run_dbt(settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}")
         faults.point("build:after_dbt")
+
+
+def build_publishing(settings: Settings, snapshot: date) -> None:
+    """Build the publishing layer (``models/publisering``) over every passed snapshot.
+
+    Which snapshot each published figure comes from, the frozen final years and the status
+    are decided there, from the gate's verdicts (``gate.resultater``). ``snapshot`` is the
+    newest snapshot, passed as the ``snapshot`` var every dbt command needs.
+    """
+    from nir.gate import ensure_results_table
+    from nir.warehouse import connect, writer_lock
+
+    args = ["build", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
+    args += ["--select", *PUBLISHING, "--exclude-resource-type", "unit_test"]
+    with writer_lock(settings):
+        con = connect(settings)
+        try:
+            ensure_results_table(con)
+        finally:
+            con.close()
+        seed(settings, snapshot)
+        run_dbt(settings, args, what="dbt build of the publishing layer")
+
+
+def parse(settings: Settings) -> Path:
+    """Parse the dbt project (``dbt parse``); returns its manifest. Touches no warehouse."""
+    from datetime import date as _date
+
+    args = ["parse", "--quiet", "--vars", json.dumps(dbt_vars(settings, _date.today()))]
+    run_dbt(settings, args, what="dbt parse")
+    return dbt_dir(settings) / "target" / "manifest.json"
 
 
 def docs_generate(settings: Settings, snapshot: date) -> Path:

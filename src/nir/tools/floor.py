@@ -1,19 +1,17 @@
-"""Regenerate the body of benchmarks/floor.sql from dbt's compiled models.
+"""The floor of the dbt build, generated from dbt's own compiled SQL at benchmark time.
 
-Usage, after any `nir build --snapshot 2025-01-01` (the compiled SQL carries that date):
-
-    .venv/bin/python benchmarks/make_floor.py data/dbt/target 2025-01-01 > /tmp/floor_body.sql
-
-then replace everything below the header comment of benchmarks/floor.sql with the output.
-Staging, intermediate and marts models are written in dependency order as plain CREATE
-statements (staging as views); refs become table names in the in-memory database, sources and
-seeds stay in the attached warehouse, and the snapshot literal becomes a variable.
+``flatten(target, snapshot)`` turns the compiled staging, intermediate and marts models of one
+``nir build`` (``<data>/dbt/target/compiled``, which carry that snapshot's date) into one plain
+DuckDB script: models in dependency order as ``create or replace`` statements (staging as
+views), refs become table names in an in-memory database, sources and seeds stay in the
+attached warehouse, and the snapshot literal becomes ``getvariable('snapshot')``. No dbt, no
+tests, no incremental merge: what DuckDB alone needs to compute the same marts. Nothing of it
+is committed, so it cannot drift from the models.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 REF = re.compile(r'"warehouse"\."(?:staging|intermediate|marts)"\."(\w+)"')
@@ -47,7 +45,3 @@ def flatten(target: Path, snapshot: str) -> str:
         kind = "view" if m.startswith("stg_") else "table"
         out.append(f"create or replace {kind} {m} as\n{sql}\n;\n")
     return "\n".join(out)
-
-
-if __name__ == "__main__":
-    print(flatten(Path(sys.argv[1]), sys.argv[2]), end="")

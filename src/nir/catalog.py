@@ -1,0 +1,204 @@
+"""The published tables as declared in dbt: grain, measures, relations, shares.
+
+Each published table is a model of ``dbt_project/models/publisering`` whose ``meta`` has a
+``publisert`` block (documented in ``_publisering__models.yml``). This module reads those
+declarations from dbt's manifest (``target/manifest.json``), so the disclosure step, its
+independent audit, the publication suite and the docs all work from one list. A new published
+table joins them by declaration alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from nir.config import Settings
+from nir.errors import NirError
+
+REGION = ("nivaa", "region")
+META_COLUMNS = ("snapshot_date", "status", "prikket")
+
+
+@dataclass(frozen=True)
+class Maal:
+    """A measure of a published table."""
+
+    name: str
+    type: str = "antall"  # antall: a count (primary suppression applies); timer: hours
+    populasjon: str | None = None
+    regioner: str = "additiv"  # additiv | overlapp
+    utfall: tuple[str, ...] | None = None  # None: every outcome of the population
+    skjules_med: str | None = None
+
+    @property
+    def is_count(self) -> bool:
+        return self.type == "antall"
+
+
+@dataclass(frozen=True)
+class Andel:
+    name: str
+    av: tuple[str, ...]
+    nevner: str
+
+
+@dataclass(frozen=True)
+class Noekkeltall:
+    tabell: str
+    maal: str
+    hvor: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    name: str
+    description: str
+    rad: tuple[str, ...]
+    aar: str | None
+    dimensjoner: dict[str, str]
+    maal: dict[str, Maal]
+    andeler: dict[str, Andel]
+    columns: tuple[str, ...]  # the model's columns in order (without prikket)
+    column_docs: dict[str, str] = field(default_factory=dict)
+    revisjon: dict[str, str] | None = None
+    noekkeltall: tuple[Noekkeltall, ...] = ()
+
+    @property
+    def published_columns(self) -> tuple[str, ...]:
+        """The columns of the published table: the model's plus the prikket flag."""
+        return (*self.columns, "prikket")
+
+    @property
+    def partitions(self) -> tuple[str, ...]:
+        """Grain columns that are neither region nor an additive breakdown (aar, periode,
+        tiltakskode, kontroll, maal): cells with different values never add up."""
+        return tuple(c for c in self.rad if c not in REGION and c not in self.dimensjoner)
+
+    @property
+    def count_columns(self) -> tuple[str, ...]:
+        cols = [m.name for m in self.maal.values() if m.is_count]
+        if self.revisjon:
+            cols += [self.revisjon["forste"], self.revisjon["endelig"]]
+        return tuple(cols)
+
+    def outcome_sums(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(measure, parts): a measure counting some outcomes equals the sum of the measures
+        that count a partition of them (direkte_overgang = overgang_arbeid +
+        overgang_utdanning)."""
+        outs = {m: frozenset(s.utfall) for m, s in self.maal.items() if s.utfall}
+        found = []
+        for m, whole in outs.items():
+            others = [o for o in outs if o != m and outs[o] < whole]
+            for n in range(2, len(others) + 1):
+                for combo in combinations(others, n):
+                    sets = [outs[c] for c in combo]
+                    if frozenset().union(*sets) == whole and sum(map(len, sets)) == len(whole):
+                        found.append((m, combo))
+        return found
+
+    def outcome_rests(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(measure, parts): a measure over every outcome of its population is at least the
+        sum of the largest disjoint measures that count some of them (the rest unknown)."""
+        outs = {m: frozenset(s.utfall) for m, s in self.maal.items() if s.utfall}
+        tops = tuple(c for c in outs if not any(outs[c] < outs[o] for o in outs))
+        return [
+            (m, tops)
+            for m, s in self.maal.items()
+            if not s.utfall and tops and all(self.maal[c].populasjon == s.populasjon for c in tops)
+        ]
+
+
+def shared_margins(
+    catalog: dict[str, PublishedTable],
+) -> list[tuple[PublishedTable, str, PublishedTable, str]]:
+    """Pairs of cells of one population (and outcomes) in two tables: equal on the margin the
+    tables share, with the breakdowns only one of them has at their total."""
+    groups: dict[tuple, list[tuple[PublishedTable, str]]] = {}
+    for t in catalog.values():
+        for m, s in t.maal.items():
+            groups.setdefault((s.populasjon, s.utfall), []).append((t, m))
+    return [
+        (ta, ma, tb, mb)
+        for group in groups.values()
+        for (ta, ma), (tb, mb) in combinations(group, 2)
+        if ta.name != tb.name
+    ]
+
+
+def manifest_path(settings: Settings) -> Path:
+    from nir.warehouse.dbt import dbt_dir
+
+    return dbt_dir(settings) / "target" / "manifest.json"
+
+
+def _noekkeltall(meta: dict[str, Any]) -> tuple[Noekkeltall, ...]:
+    return tuple(
+        Noekkeltall(k["tabell"], k["maal"], dict(k.get("hvor") or {}))
+        for k in meta.get("noekkeltall") or ()
+    )
+
+
+def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
+    """The published tables declared in a parsed dbt manifest, in a stable order."""
+    out: dict[str, PublishedTable] = {}
+    nodes = sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("name", ""))
+    for node in nodes:
+        if node.get("resource_type") != "model":
+            continue
+        meta = dict((node.get("config") or {}).get("meta") or {})
+        meta.update(node.get("meta") or {})
+        decl = meta.get("publisert")
+        if not decl or "rad" not in decl:
+            continue
+        name = node["name"]
+        maal = {
+            m: Maal(
+                name=m,
+                type=spec.get("type", "antall"),
+                populasjon=spec.get("populasjon", f"{name}.{m}"),
+                regioner=spec.get("regioner", "additiv"),
+                utfall=tuple(spec["utfall"]) if spec.get("utfall") else None,
+                skjules_med=spec.get("skjules_med"),
+            )
+            for m, spec in (decl.get("maal") or {}).items()
+        }
+        andeler = {
+            a: Andel(a, tuple(spec["av"]), spec["nevner"])
+            for a, spec in (decl.get("andeler") or {}).items()
+        }
+        columns = tuple(node.get("columns", {}).keys())
+        out[name] = PublishedTable(
+            name=name,
+            description=" ".join((node.get("description") or "").split()),
+            rad=tuple(decl["rad"]),
+            aar=decl.get("aar"),
+            dimensjoner=dict(decl.get("dimensjoner") or {}),
+            maal=maal,
+            andeler=andeler,
+            columns=columns,
+            column_docs={
+                c: " ".join((v.get("description") or "").split())
+                for c, v in node.get("columns", {}).items()
+            },
+            revisjon=decl.get("revisjon"),
+            noekkeltall=_noekkeltall(meta),
+        )
+    return out
+
+
+def load_catalog(settings: Settings) -> dict[str, PublishedTable]:
+    """The published tables declared in the dbt project (parsed by the last dbt run)."""
+    path = manifest_path(settings)
+    if not path.is_file():  # no dbt run yet in this data directory: parse the project
+        from nir.warehouse.dbt import parse
+
+        parse(settings)
+    if not path.is_file():
+        raise NirError(f"no dbt manifest at {path}: dbt parse did not write one")
+    tables = from_manifest(json.loads(path.read_text("utf-8")))
+    if not tables:
+        raise NirError(f"the dbt manifest {path} declares no published table (meta publisert)")
+    return tables
