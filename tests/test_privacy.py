@@ -120,12 +120,17 @@ def _is_input(path: Path, settings) -> bool:
 
 
 def _corrupt_fnr(delivery: Path) -> str:
-    """Make one fødselsnummer of ``delivery`` malformed (12 digits), keep the manifest right."""
+    """Make one fødselsnummer of ``delivery`` malformed (12 digits) and put another person's
+    valid one in the wrong column (``bosatt_kommune``, issue #12); keep the manifest right."""
     path = delivery / "personer.csv"
     lines = path.read_bytes().split(b"\n")
+    header = lines[0].decode().split(";")
     fields = lines[1].split(b";")
     fields[1] = fields[1] + b"7"
     lines[1] = b";".join(fields)
+    other = lines[3].split(b";")
+    other[header.index("bosatt_kommune")] = lines[2].split(b";")[1]
+    lines[3] = b";".join(other)
     path.write_bytes(b"\n".join(lines))
     manifest = json.loads((delivery / spec.MANIFEST).read_text("utf-8"))
     manifest["files"]["personer.csv"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -219,22 +224,27 @@ def test_each_kommune_list_holds_only_its_own_persons(run):
     folder = settings.kontroll_dir / "lister" / SNAPSHOTS[-1].isoformat()
     assert sorted(p.name for p in folder.iterdir()) and len(per_kommune) > 5
     everyone = set().union(*per_kommune.values())
-    for sub in folder.iterdir():
+    for sub in (p for p in folder.iterdir() if p.is_dir()):
         own = per_kommune.get(sub.name, set())
-        (csv_file,) = sub.glob("*.csv")
+        (csv_file,) = sub.glob("kontrolliste_*.csv")
         text = csv_file.read_bytes().decode("utf-8-sig")
         listed = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
-        assert {r["programkommune"] for r in listed} <= {sub.name}
-        assert {r["nir_lopenr"] for r in listed} == own
-        (html_file,) = sub.glob("*.html")
-        cells = set(re.findall(r"<td>(\d+)</td>", html_file.read_text("utf-8")))
-        assert cells & everyone == own
+        assert {r["Kommune"].split()[0] for r in listed} <= {sub.name}
+        assert {r["NIR-løpenummer"] for r in listed if r["Status"] != "rettet"} == own
+        (html_file,) = sub.glob("kommunepakke_*.html")
+        cells = set(re.findall(r"<td[^>]*>(\d+)</td>", html_file.read_text("utf-8")))
+        assert cells & everyone <= own | {r["NIR-løpenummer"] for r in listed}
 
 
 @pytest.mark.integration
 def test_restricted_outputs_are_owner_only(run):
     settings, *_ = run
-    restricted = [settings.kontroll_dir, settings.secrets_dir, settings.logs_dir]
+    restricted = [
+        settings.kontroll_dir,
+        settings.secrets_dir,
+        settings.logs_dir,
+        settings.data_dir / "airflow" / "logs",  # task logs can quote what a task saw
+    ]
     wrong = {}
     for top in restricted:
         assert top.exists(), top
@@ -327,11 +337,11 @@ def tricky_lists(tmp_path):
 
 def test_csv_cells_round_trip_and_none_starts_a_formula(tricky_lists):
     folder, texts = tricky_lists
-    (path,) = folder.glob("*.csv")
+    (path,) = folder.glob("kontrolliste_*.csv")
     text = path.read_bytes().decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
     assert len(rows) == 3  # separators and line breaks inside a text stay inside its cell
-    got = {int(r["nir_lopenr"]): r["detalj"] for r in rows}
+    got = {int(r["NIR-løpenummer"]): r["Detalj"] for r in rows}
     assert got[1000] == texts[1000]  # starts with a letter: unchanged
     assert got[1006] == "'" + texts[1006]
     for r in rows:
@@ -341,7 +351,7 @@ def test_csv_cells_round_trip_and_none_starts_a_formula(tricky_lists):
 
 def test_html_escapes_quotes_ampersands_and_tags(tricky_lists):
     folder, _ = tricky_lists
-    (path,) = folder.glob("*.html")
+    (path,) = folder.glob("kommunepakke_*.html")
     html = path.read_text("utf-8")
     assert "<img" not in html and "<b>" not in html
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;" in html

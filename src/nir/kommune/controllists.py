@@ -1,26 +1,33 @@
-"""Control lists for the kommuner: what to fix in NIR before the deadline.
+"""Control lists and packs for the kommuner: what to fix in NIR before the deadline.
 
-``write_control_lists(settings, snapshot)`` reads ``marts.kontrolliste`` for the snapshot and
-writes
+``write_control_lists(settings, snapshot)`` reads the snapshot's restricted marts and writes
 
-- the restricted database ``<kontroll_dir>/kontroll.duckdb``, schema ``kontroll``, table
-  ``kontrolliste`` (every snapshot; the snapshot's rows are replaced on a rerun);
-- per kommune, under ``<kontroll_dir>/lister/<snapshot>/<kommune>/``, one CSV (``;``, UTF-8
-  with BOM, CRLF, formula injection neutralised) and one HTML page (Jinja2, autoescaped)
-  grouped by control, with counts and the deadline. A kommune's files hold only the findings
-  of its own programkommune.
+- the restricted database ``<kontroll_dir>/kontroll.duckdb``, schema ``kontroll``: table
+  ``kontrolliste`` (every snapshot's findings) and ``registreringskvalitet`` (every snapshot's
+  completeness per region and control: the time series the tracker follows toward the
+  deadline). A rerun replaces the snapshot's rows; snapshots built before this table existed
+  are copied in from the warehouse on the next run;
+- under ``<kontroll_dir>/lister/<snapshot>/``: ``index.html`` linking every kommune's pack
+  (sortable, filterable) and, per kommune, the pack ``<kommune>/kommunepakke_<k>_<s>.html``
+  with its CSV files (see :mod:`nir.kommune.packs`). A kommune's files hold only its own
+  findings and its own (unsuppressed) figures.
 
 Everything is owner-only (files 0600, folders 0700): the lists carry ``nir_lopenr``. The
 snapshot's folder is written under a temporary name and renamed into place.
+
+CSV files are written with the ``csv`` module: ``;``, UTF-8 with BOM, CRLF, formula injection
+neutralised, decimal comma. The kommune is a text column with its name (``0301 Oslo``): a
+bare ``0301`` becomes the number 301 when a spreadsheet opens the file, and a
+formula-shaped cell (``="0301"``) is what formula neutralising exists to prevent.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import uuid
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +44,15 @@ COLUMNS = (
     "detalj",
     "snapshot_date",
 )
-
-# What the kommune must do for each control (shown on the HTML page).
-BESKRIVELSER: dict[str, str] = {
-    "MANGLER_AVSLUTNINGSAARSAK": "Registrer avslutningsårsak for avsluttede deltakelser "
-    "(også de NIR har avsluttet automatisk).",
-    "MANGLER_VEDTAK": "Registrer vedtak om tildeling av introduksjonsprogram (INTRO, TILDELING) "
-    "datert senest ved deltakelsens start.",
-    "MANGLER_TILTAK": "Registrer tiltak for deltakelser som har vart mer enn 30 dager.",
-    "MANGLER_SLUTTMAAL": "Registrer sluttmål for deltakere etter integreringsloven.",
-    "SEN_REGISTRERING": "Start eller avslutning registrert mer enn to måneder etter at den "
-    "skjedde (integreringsforskriften § 58): registrer fortløpende.",
-    "TILTAK_UTENFOR_DELTAKELSE": "Rett datoene på tiltak som ligger utenfor deltakelsen.",
-    "UGYLDIG_FODSELSNUMMER": "Kontroller fødselsnummer eller D-nummer (feil kontrollsiffer).",
-    "UKJENT_KOMMUNE": "Rett kommunenummeret: det var ikke gyldig på hendelsens dato.",
-}
+KVALITET_COLUMNS = (
+    "snapshot_date",
+    "nivaa",
+    "region",
+    "kontroll",
+    "kontrollert",
+    "funn",
+    "andel_uten_funn",
+)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,6 +82,30 @@ def _open_private(path: Path, encoding: str) -> Any:
     return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@dataclass
+class Lagerdata:
+    """What one snapshot's lists and packs need, read while the writer lock is held."""
+
+    rows: list[dict[str, Any]]
+    kommuner: list[str]
+    forrige: date | None = None  # the previous list's snapshot
+    forrige_rows: list[dict[str, Any]] = field(default_factory=list)
+    # kommune -> control -> [(snapshot, share)]
+    kvalitet: dict[str, dict[str, list[tuple[date, float]]]] = field(default_factory=dict)
+    tiltak: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
+    tiltak_snapshot: date | None = None
+    resultater: dict[str, dict[str, int]] = field(default_factory=dict)
+    resultater_snapshot: date | None = None
+
+
 def _read(settings: Settings, snapshot: date) -> tuple[list[dict[str, Any]], list[str]]:
     from nir.warehouse import connect
 
@@ -94,11 +119,7 @@ def _read(settings: Settings, snapshot: date) -> tuple[list[dict[str, Any]], lis
             [snapshot],
         ).fetchall()
         kommuner = {r[0] for r in rows}
-        has_spells = con.execute(
-            "select count(*) from duckdb_tables() "
-            "where schema_name = 'marts' and table_name = 'fct_deltakelser'"
-        ).fetchone()
-        if has_spells and has_spells[0]:
+        if _has_table(con, "marts", "fct_deltakelser"):
             kommuner |= {
                 r[0]
                 for r in con.execute(
@@ -110,6 +131,55 @@ def _read(settings: Settings, snapshot: date) -> tuple[list[dict[str, Any]], lis
     finally:
         con.close()
     return [dict(zip(COLUMNS, r, strict=True)) for r in rows], sorted(kommuner)
+
+
+def _read_figures(settings: Settings, snapshot: date, aar: int, data: Lagerdata) -> None:
+    """The kommuner's own tiltak and results of ``aar`` (unsuppressed marts) from the newest
+    snapshot up to ``snapshot`` that has them (a nightly build computes no figures)."""
+    from nir.warehouse import connect
+
+    con = connect(settings, read_only=True)
+    try:
+        if _has_table(con, "marts", "fct_tiltak_aar"):
+            snap = con.execute(
+                "select max(snapshot_date) from marts.fct_tiltak_aar "
+                "where snapshot_date <= ? and aar = ?",
+                [snapshot, aar],
+            ).fetchone()[0]
+            if snap is not None:
+                data.tiltak_snapshot = snap
+                for region, kode, deltakere, timer in con.execute(
+                    """select region, tiltakskode, deltakere, cast(timer as double)
+                       from marts.fct_tiltak_aar
+                       where snapshot_date = ? and aar = ? and nivaa = 'kommune'
+                       order by region, deltakere desc, tiltakskode""",
+                    [snap, aar],
+                ).fetchall():
+                    data.tiltak.setdefault(region, []).append((kode, int(deltakere), timer))
+        if _has_table(con, "marts", "fct_resultater_aar"):
+            snap = con.execute(
+                "select max(snapshot_date) from marts.fct_resultater_aar "
+                "where snapshot_date <= ? and aar = ?",
+                [snapshot, aar],
+            ).fetchone()[0]
+            if snap is not None:
+                data.resultater_snapshot = snap
+                cols = (
+                    "avsluttede",
+                    "direkte_overgang",
+                    "overgang_arbeid",
+                    "overgang_utdanning",
+                    "ikke_registrert",
+                )
+                for region, *vals in con.execute(
+                    f"""select region, {", ".join(cols)} from marts.fct_resultater_aar
+                        where snapshot_date = ? and aar = ? and nivaa = 'kommune'
+                          and kjonn = 'alle' and landbakgrunn_gruppe = 'alle'""",
+                    [snap, aar],
+                ).fetchall():
+                    data.resultater[region] = dict(zip(cols, map(int, vals), strict=True))
+    finally:
+        con.close()
 
 
 def _write_database(settings: Settings, snapshot: date) -> Path:
@@ -127,6 +197,16 @@ def _write_database(settings: Settings, snapshot: date) -> Path:
                    kontroll varchar, alvorlighet varchar, detalj varchar,
                    snapshot_date date not null)"""
         )
+        con.execute(
+            """create table if not exists kontroll.registreringskvalitet (
+                   snapshot_date date not null, nivaa varchar not null,
+                   region varchar not null, kontroll varchar not null,
+                   kontrollert bigint, funn bigint, andel_uten_funn decimal(4, 3))"""
+        )
+        kvalitet = con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'wh' "
+            "and schema_name = 'marts' and table_name = 'fct_registreringskvalitet'"
+        ).fetchone()[0]
         con.execute("begin transaction")
         con.execute("delete from kontroll.kontrolliste where snapshot_date = ?", [snapshot])
         con.execute(
@@ -135,6 +215,20 @@ def _write_database(settings: Settings, snapshot: date) -> Path:
                 where snapshot_date = ?""",
             [snapshot],
         )
+        if kvalitet:
+            cols = ", ".join(KVALITET_COLUMNS)
+            con.execute(
+                "delete from kontroll.registreringskvalitet where snapshot_date = ?", [snapshot]
+            )
+            # this snapshot, and any earlier one the series does not hold yet
+            con.execute(
+                f"""insert into kontroll.registreringskvalitet ({cols})
+                    select {cols} from wh.marts.fct_registreringskvalitet
+                    where snapshot_date = ?
+                       or snapshot_date not in (
+                           select distinct snapshot_date from kontroll.registreringskvalitet)""",
+                [snapshot],
+            )
         con.execute("commit")
         con.execute("detach wh")
         con.execute("use memory")
@@ -147,19 +241,52 @@ def _write_database(settings: Settings, snapshot: date) -> Path:
     return path
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    with _open_private(path, "utf-8-sig") as f:
-        w = csv.writer(f, delimiter=";", quotechar='"', lineterminator="\r\n")
-        w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow(
-                [
-                    ""
-                    if r[c] is None
-                    else neutralise(r[c] if c != "snapshot_date" else r[c].strftime("%d.%m.%Y"))
-                    for c in COLUMNS
-                ]
-            )
+def trend_start(settings: Settings, snapshot: date) -> date:
+    """First snapshot date a pack's trend chart shows: the correction window's start when
+    ``snapshot`` is in one, otherwise a year back."""
+    from nir.kommune.tracker import aar_for_snapshot, vindu
+
+    aar = aar_for_snapshot(settings, snapshot)
+    return vindu(settings, aar)[0] if aar is not None else snapshot - timedelta(days=365)
+
+
+def _read_history(settings: Settings, snapshot: date, data: Lagerdata) -> None:
+    """The previous list and the kommuner's completeness series from the restricted database."""
+    path = settings.kontroll_dir / "kontroll.duckdb"
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        forrige = con.execute(
+            "select max(snapshot_date) from kontroll.kontroll.kontrolliste where snapshot_date < ?",
+            [snapshot],
+        ).fetchone()[0]
+        if forrige is None:  # an empty list is also a list: look at the series too
+            forrige = con.execute(
+                "select max(snapshot_date) from kontroll.kontroll.registreringskvalitet "
+                "where snapshot_date < ?",
+                [snapshot],
+            ).fetchone()[0]
+        data.forrige = forrige
+        if forrige is not None:
+            data.forrige_rows = [
+                dict(zip(COLUMNS, r, strict=True))
+                for r in con.execute(
+                    f"""select {", ".join(COLUMNS)} from kontroll.kontroll.kontrolliste
+                        where snapshot_date = ?
+                        order by programkommune, kontroll, nir_lopenr, deltakelse_id""",
+                    [forrige],
+                ).fetchall()
+            ]
+        for snap, region, kontroll, andel in con.execute(
+            """select snapshot_date, region, kontroll, cast(andel_uten_funn as double)
+               from kontroll.kontroll.registreringskvalitet
+               where nivaa = 'kommune' and snapshot_date between ? and ?
+                 and andel_uten_funn is not null and kontrollert > 0
+               order by region, kontroll, snapshot_date""",
+            [trend_start(settings, snapshot), snapshot],
+        ).fetchall():
+            data.kvalitet.setdefault(region, {}).setdefault(kontroll, []).append((snap, andel))
+    finally:
+        con.close()
 
 
 def _environment() -> Any:
@@ -173,55 +300,25 @@ def _environment() -> Any:
 
 
 def write_control_lists(settings: Settings, snapshot: date) -> Path:
-    """Write the restricted database and each kommune's CSV and HTML; returns their folder."""
-    from nir.contracts import kommuner as kl
+    """Write the restricted database, the index and each kommune's pack; returns their folder."""
+    from nir.kommune import packs
     from nir.warehouse import writer_lock
 
     with writer_lock(settings):  # no writer while the warehouse is read
         rows, kommuner = _read(settings, snapshot)
+        data = Lagerdata(rows, kommuner)
+        _read_figures(settings, snapshot, packs.fjoraar(snapshot), data)
         _private_dir(settings.kontroll_dir)
         _write_database(settings, snapshot)
+        _read_history(settings, snapshot, data)
 
     lister = settings.kontroll_dir / "lister"
     _private_dir(lister)
     final = lister / snapshot.isoformat()
     tmp = lister / f".{snapshot.isoformat()}.tmp-{uuid.uuid4().hex[:8]}"
     _private_dir(tmp)
-    year = reference_year(settings, snapshot)
-    frist = settings.annual_deadline(year).strftime("%d.%m.%Y")
-    template = _environment().get_template("kontrolliste.html.j2")
-    names = kl.current().names
     try:
-        for kommune in kommuner:
-            own = [r for r in rows if r["programkommune"] == kommune]
-            folder = tmp / kommune
-            _private_dir(folder)
-            stem = f"kontrolliste_{kommune}_{snapshot.isoformat()}"
-            _write_csv(folder / f"{stem}.csv", own)
-            grupper = []
-            for kontroll in sorted({r["kontroll"] for r in own}):
-                rader = [r for r in own if r["kontroll"] == kontroll]
-                grupper.append(
-                    {
-                        "kontroll": kontroll,
-                        "beskrivelse": BESKRIVELSER.get(kontroll, ""),
-                        "errors": sum(r["alvorlighet"] == "error" for r in rader),
-                        "warnings": sum(r["alvorlighet"] != "error" for r in rader),
-                        "rader": rader,
-                    }
-                )
-            html = template.render(
-                kommune=kommune,
-                kommune_navn=names.get(kommune, ""),
-                snapshot=snapshot.strftime("%d.%m.%Y"),
-                aar=year,
-                frist=frist,
-                grace=settings.registration_grace_months,
-                grupper=grupper,
-                total=len(own),
-            )
-            with _open_private(folder / f"{stem}.html", "utf-8") as f:
-                f.write(html)
+        packs.write_packs(settings, snapshot, data, tmp)
         old = None
         if final.exists():
             old = lister / f".{snapshot.isoformat()}.old-{uuid.uuid4().hex[:8]}"

@@ -120,6 +120,9 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            # task logs can quote what a task saw: owner-only, like the rest of data/
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -145,10 +148,18 @@ def _airflow_cli(settings: Settings, *args: str) -> None:
         )
 
 
+def _private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only; tighten it if it exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for p in (path, path.parent):
+        p.chmod(0o700)
+    return path
+
+
 def prepare(settings: Settings) -> Path:
     """Create or migrate the embedded metadata database and set the DuckDB pool."""
     home = airflow_home(settings)
-    (home / "logs").mkdir(parents=True, exist_ok=True)
+    _private_dir(home / "logs")
     _airflow_cli(settings, "db", "migrate")
     _airflow_cli(
         settings, "pools", "set", DUCKDB_POOL, "1", "Tasks that write DuckDB (single writer)"
@@ -205,7 +216,9 @@ def run(
         for r in requests
     ]
     log_path = run_log(settings)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(log_path.parent)
+    log_path.touch(mode=0o600, exist_ok=True)
+    log_path.chmod(0o600)
     outcomes: dict[int, RunOutcome] = {}
     errors: dict[int, str] = {}
     current = -1
@@ -284,13 +297,17 @@ def missing_deliveries(settings: Settings, snapshots: Iterable[date]) -> list[da
 def demo_requests(
     settings: Settings, snapshots: list[date], daily: list[date] | None = None
 ) -> list[RunRequest]:
-    """``nir_monthly`` for every monthly snapshot, ``nir_annual`` once for the newest year
-    they finalise, then ``nir_nightly`` for the newest daily delivery."""
-    requests = monthly_requests(snapshots)
+    """``nir_monthly`` for every monthly snapshot and ``nir_nightly`` for every daily one, in
+    date order (the nights before a deadline give the tracker its points), then
+    ``nir_annual`` once for the newest year they finalise."""
+    runs = sorted(
+        [(s, r) for s, r in zip(snapshots, monthly_requests(snapshots), strict=True)]
+        + [(d, nightly_request(d)) for d in daily or []],
+        key=lambda pair: pair[0],
+    )
+    requests = [r for _, r in runs]
     years = periods.years_finalised_by(snapshots, settings.annual_deadline)
     requests += [annual_request(settings, y) for y in years[-1:]]
-    if daily:
-        requests.append(nightly_request(max(daily)))
     return requests
 
 

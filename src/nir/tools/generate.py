@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
@@ -54,13 +54,16 @@ from nir.periods import parse_period, periods_between, snapshot_for_period
 
 __all__ = [
     "DEFAULT_DAILY",
+    "DEMO_CORRECTION",
     "DefectRates",
     "Delivery",
+    "correction_nights",
     "delivery_plan",
     "generate",
 ]
 
 DEFAULT_DAILY = 5  # daily deliveries after the last monthly one (the 2nd..6th)
+DEMO_CORRECTION = 0.025  # nir demo: the backlog kommuner catch up on before the deadline
 HISTORY_MONTHS = 36  # first programmes start up to this many months before the first period
 OSLO = ZoneInfo("Europe/Oslo")
 DAY = 86_400
@@ -168,18 +171,27 @@ class Delivery:
 
 
 def delivery_plan(
-    start: str, end: str, *, seed: int = 1, daily: int = DEFAULT_DAILY
+    start: str, end: str, *, seed: int = 1, daily: int | Sequence[date] = DEFAULT_DAILY
 ) -> list[Delivery]:
-    """The deliveries for reference periods ``start``..``end`` plus ``daily`` nights after.
+    """The deliveries for reference periods ``start``..``end`` plus daily ones, by date.
 
-    Dialect per delivery, rotated by the seed: every 5th is windows-1252, every 3rd of the
-    others UTF-8 with a byte-order mark, every other one has CRLF line ends.
+    ``daily`` is a number of nights right after the last monthly delivery, or the dates of
+    the daily deliveries (none on a 1st: that night's delivery is the monthly one), e.g.
+    :func:`correction_nights`. Dialect per delivery, rotated by the seed: every 5th is
+    windows-1252, every 3rd of the others UTF-8 with a byte-order mark, every other one has
+    CRLF line ends.
     """
-    if daily < 0:
-        raise ValueError(f"daily={daily}: give 0 or more daily deliveries")
     dates = [(snapshot_for_period(p), "monthly") for p in periods_between(start, end)]
     last = dates[-1][0]
-    dates += [(last + timedelta(days=i), "daily") for i in range(1, daily + 1)]
+    if isinstance(daily, int):
+        if daily < 0:
+            raise ValueError(f"daily={daily}: give 0 or more daily deliveries")
+        dates += [(last + timedelta(days=i), "daily") for i in range(1, daily + 1)]
+    else:
+        nights = sorted(set(daily))
+        if any(d.day == 1 for d in nights):
+            raise ValueError("a daily delivery on the 1st: that night's delivery is monthly")
+        dates = sorted(dates + [(d, "daily") for d in nights])
     rng = np.random.default_rng([seed, 7])
     offset = int(rng.integers(0, 30))
     out = []
@@ -802,7 +814,7 @@ class _History:
 
     def __init__(
         self, *, persons: int, start: str, end: str, seed: int, plan: list[Delivery],
-        defects: DefectRates,
+        defects: DefectRates, correction: float = 0.0,
     ) -> None:  # fmt: skip
         rng = np.random.default_rng([seed, 1])
         t_last = plan[-1].extracted_secs
@@ -818,6 +830,8 @@ class _History:
         _spell_defects(rng, spells, pers, kom, defects, t_last, d_last)
         vedtak = _simulate_vedtak(rng, spells, pers, kom)
         tiltak = _simulate_tiltak(rng, spells, defects, t_last)
+        nights = [d.snapshot_date for d in plan if d.kind == "daily"]
+        _correction_backlog(seed, correction, nights, spells, tiltak)
 
         # persons appear with their first registration; identity numbers
         n = len(pers)
@@ -955,6 +969,58 @@ class _History:
         }
 
 
+def correction_nights(start: str, end: str, *, weeks: int = 8) -> list[date]:
+    """Weekly nights in the weeks before the last deadline the periods ``start``..``end``
+    cover (end of February of the year after a reference year), as in production, where
+    kommuner correct most in January and February. Empty if no deadline falls inside."""
+    snaps = [snapshot_for_period(p) for p in periods_between(start, end)]
+    years = [
+        y
+        for y in range(snaps[0].year - 1, snaps[-1].year)
+        if snaps[0] <= date(y + 1, 1, 1) and date(y + 1, 3, 1) <= snaps[-1]
+    ]
+    if not years:
+        return []
+    frist = date(years[-1] + 1, 3, 1) - timedelta(days=1)
+    nights = [frist - timedelta(days=1 + 7 * k) for k in range(weeks)]
+    nights = [d - timedelta(days=1) if d.day == 1 else d for d in nights]
+    return sorted(d for d in nights if d.year == frist.year)
+
+
+def _correction_backlog(
+    seed: int, share: float, nights: list[date], s: _Spells, t: _Tiltak
+) -> None:
+    """Registrations of reference year Y that kommuner catch up on in its correction window.
+
+    For a ``share`` of the spells that lasted more than 30 days in Y, every tiltak is
+    registered late, and for ``share`` x 3 of the spells that ended in Y's last quarter the
+    avslutningsaarsak is: each kommune works through its backlog at its own pace, from
+    1 January to between five weeks before and three weeks after the deadline (so some are
+    behind). Only those registration moments change (tiltak are numbered in registration
+    order, so their numbers shift); the defect rates measured in the last delivery are as
+    without it, and a separate random stream leaves every other draw as it was.
+    """
+    if share <= 0 or not nights:
+        return
+    y = nights[0].year - 1
+    rng = np.random.default_rng([seed, 5])
+    n = len(s)
+    y_start, y_end = _days(date(y, 1, 1)), _days(date(y + 1, 1, 1))
+    frist = _days(date(y + 1, 3, 1)) - 1
+    span = rng.uniform(frist - y_end - 35, frist - y_end + 20, int(s.kom.max()) + 1)
+    fix_t = (y_end + 1 + (rng.random(n) * span[s.kom]).astype(np.int64)) * DAY
+    fix_t += _work_secs(rng, n)
+    lasted = (s.start <= y_end - 31) & (s.end >= y_start) & ~s.no_tiltak
+    late_tiltak = lasted & (rng.random(n) < share)
+    t.reg = np.where(late_tiltak[t.spell], np.maximum(t.reg, fix_t[t.spell]), t.reg)
+    q4 = (s.end >= _days(date(y, 10, 1))) & (s.end < y_end) & (s.reason >= 0) & ~s.system
+    late_reason = q4 & (rng.random(n) < min(1.0, 3 * share))
+    s.reason_t = np.where(late_reason, np.maximum(s.reason_t, fix_t), s.reason_t)
+    s.corr_t = np.where(
+        late_reason & (s.corr_t != NEVER), np.maximum(s.corr_t, s.reason_t + DAY), s.corr_t
+    )
+
+
 # --- writing ----------------------------------------------------------------------------------
 def _write_delivery(out_dir: Path, delivery: Delivery, rows: dict[str, list[str]]) -> Path:
     folder = out_dir / delivery.snapshot_date.isoformat()
@@ -990,8 +1056,9 @@ def generate(
     start: str,
     end: str,
     seed: int = 1,
-    daily: int = DEFAULT_DAILY,
+    daily: int | Sequence[date] = DEFAULT_DAILY,
     defects: DefectRates | None = None,
+    correction: float = 0.0,
     on_delivery: Callable[[Path, int, int], None] | None = None,
 ) -> list[Path]:
     """Write synthetic deliveries for reference periods ``start``..``end`` (``YYYY-MM``).
@@ -999,6 +1066,10 @@ def generate(
     ``persons`` is everyone who appears in the register over the whole history (including
     programmes started before ``start``). The monthly delivery for period 2024-01 is the folder
     ``2024-02-01``; ``daily`` daily deliveries follow the last monthly one (the 2nd, 3rd, ...).
+    ``daily`` may also list the dates of the daily deliveries (:func:`correction_nights`);
+    ``correction`` (a share, default none) puts a backlog of the reference year's
+    registrations that kommuner catch up on in the correction window those nights fall in
+    (:func:`_correction_backlog`), so the nightly snapshots show them correcting.
     ``defects`` defaults to :class:`DefectRates` () (small, non-zero rates). ``on_delivery``
     is called after each delivery with (folder, number done, total). Returns the folders
     written, oldest first.
@@ -1008,7 +1079,7 @@ def generate(
     plan = delivery_plan(start, end, seed=seed, daily=daily)
     history = _History(
         persons=persons, start=start, end=end, seed=seed, plan=plan,
-        defects=defects if defects is not None else DefectRates(),
+        defects=defects if defects is not None else DefectRates(), correction=correction,
     )  # fmt: skip
     out_dir = Path(out_dir)
     written = []
