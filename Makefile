@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo test test-fast lint format clean
+.PHONY: install demo docs test test-fast lint format clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,6 +23,11 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/nir demo
+
+# dbt's docs as one static page, the gate's page per snapshot and an index, under data/docs/
+# (offline: nothing is loaded from the network); SNAPSHOT=YYYY-MM-DD picks dbt's snapshot
+docs: install
+	$(VENV)/bin/nir docs $(SNAPSHOT)
 
 test: install
 	$(VENV)/bin/ruff check .

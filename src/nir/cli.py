@@ -38,31 +38,122 @@ def parse_snapshot(value: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
+class SnapshotUnknown(NirError):
+    """A command named a snapshot the warehouse never loaded (or never built)."""
+
+    exit_code = 2
+
+
+def require_snapshot(cfg: Settings, snap: date, *, built: str | None = None) -> None:
+    """Raise :class:`SnapshotUnknown` (one line) unless ``snap`` was loaded into the warehouse
+    and, with ``built`` (a marts table), built by dbt. The same check for every command that
+    takes a snapshot, so none of them runs on nothing or reports figures of another snapshot.
+    A busy warehouse is left to the command itself (it waits for the writer lock)."""
+    from nir.errors import WarehouseBusyError
+    from nir.warehouse import connect
+
+    if not cfg.warehouse.exists():
+        raise SnapshotUnknown(
+            f"snapshot {snap} was never loaded: the warehouse {_rel(cfg, cfg.warehouse)} does "
+            "not exist yet; load its delivery first (nir load <delivery>)"
+        )
+    try:
+        con = connect(cfg, read_only=True, timeout=0)
+    except WarehouseBusyError:
+        return
+    try:
+        tables = {
+            f"{a}.{b}"
+            for a, b in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+        loaded: list[date] = []
+        if "raw.leveranser" in tables:
+            loaded = [
+                r[0]
+                for r in con.execute(
+                    "select snapshot_date from raw.leveranser order by 1"
+                ).fetchall()
+            ]
+        if snap not in loaded:
+            have = (
+                f"loaded: {loaded[0]}..{loaded[-1]}, {len(loaded)} snapshot(s)"
+                if loaded
+                else "nothing is loaded"
+            )
+            raise SnapshotUnknown(
+                f"snapshot {snap} was never loaded ({have}); load its delivery first "
+                f"(nir load {_rel(cfg, cfg.landing / snap.isoformat())})"
+            )
+        if built:
+            rows = 0
+            if built in tables:
+                rows = con.execute(
+                    f"select count(*) from {built} where snapshot_date = ?", [snap]
+                ).fetchone()[0]
+            if not rows:
+                raise SnapshotUnknown(
+                    f"snapshot {snap} was loaded but never built ({built} has no rows for it); "
+                    f"build it first (nir build {snap})"
+                )
+    finally:
+        con.close()
+
+
+def _rel(cfg: Settings, path: Path) -> str:
+    """``path`` relative to the current directory when it is below it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # --- load (foundation) ----------------------------------------------------------------------
+_ACCEPT_ANOMALY = typer.Option(
+    "--accept-anomaly",
+    help="Load a delivery even if it is empty, dated after today or far smaller than the "
+    "previous snapshot (it is held otherwise)",
+)
+
+
 @app.command()
 def load(
     delivery: Annotated[Path, typer.Argument(help="Delivery folder <landing>/<YYYY-MM-DD>/")],
+    accept_anomaly: Annotated[bool, _ACCEPT_ANOMALY] = False,
 ) -> None:
     """Check a delivery against the contract and load it into the warehouse (all or nothing)."""
     from nir.delivery.load import load_delivery
 
-    result = load_delivery(settings(), delivery)
+    result = load_delivery(settings(), delivery, accept_anomaly=accept_anomaly)
     console.print(f"{result.snapshot_date}: {result.outcome} ({result.message})")
 
 
 @app.command()
 def check(
     delivery: Annotated[Path, typer.Argument(help="Delivery folder <landing>/<YYYY-MM-DD>/")],
+    accept_anomaly: Annotated[bool, _ACCEPT_ANOMALY] = False,
 ) -> None:
     """Check a delivery against its manifest and the contract, without loading it."""
-    from nir.delivery.check import check_delivery
+    from nir.delivery.load import review
 
-    problems = check_delivery(delivery, settings())
+    problems, anomalies = review(settings(), delivery)
     if problems:
         for p in problems:
             err.print(str(p), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(3)
-    console.print(f"{delivery}: follows contract version 1")
+    if anomalies and not accept_anomaly:
+        for reason in anomalies:
+            err.print(f"held: {reason}", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            "the delivery follows the contract but would be held; if it is genuine, load it "
+            "with --accept-anomaly",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
+    console.print(f"{delivery}: follows contract version 1", markup=False, highlight=False)
 
 
 # --- generate (synthetic deliveries) ------------------------------------------------------------
@@ -144,16 +235,26 @@ def seeds(
 
 @app.command()
 def build(
-    snapshot: Annotated[str, typer.Option(help="Snapshot date YYYY-MM-DD")],
+    snapshot: Annotated[
+        str | None, typer.Argument(help="Snapshot date YYYY-MM-DD", show_default=False)
+    ] = None,
     controls_only: Annotated[
         bool, typer.Option("--controls-only", help="Build only what the control lists need")
     ] = False,
+    snapshot_option: Annotated[
+        str | None, typer.Option("--snapshot", hidden=True, help="Same as the argument")
+    ] = None,
 ) -> None:
     """Run dbt for one snapshot (staging -> intermediate -> marts -> publisering)."""
     from nir.warehouse.dbt import build as dbt_build
 
-    day = parse_snapshot(snapshot)
-    dbt_build(settings(), day, controls_only=controls_only)
+    given = [v for v in (snapshot, snapshot_option) if v is not None]
+    if len(given) != 1:
+        raise typer.BadParameter("give the snapshot once: nir build YYYY-MM-DD")
+    day = parse_snapshot(given[0])
+    cfg = settings()
+    require_snapshot(cfg, day)
+    dbt_build(cfg, day, controls_only=controls_only)
     console.print(f"{day}: built")
 
 
@@ -276,13 +377,16 @@ def demo(
 
     from nir import periods
     from nir import status as status_module
+    from nir.kommune.tracker import siste_aar
     from nir.orchestration import embedded as orchestrate
-    from nir.tools.generate import DEFAULT_DAILY, delivery_plan
+    from nir.tools.generate import DEMO_CORRECTION, correction_nights, delivery_plan
     from nir.tools.generate import generate as run_generate
 
     cfg = settings()
     try:
-        plan = delivery_plan(from_, to, seed=seed, daily=DEFAULT_DAILY)
+        # nightly deliveries in the weeks before the last deadline covered, as in production
+        nights = correction_nights(from_, to)
+        plan = delivery_plan(from_, to, seed=seed, daily=nights)
     except periods.PeriodError as exc:
         raise typer.BadParameter(str(exc)) from exc
     monthly = [d.snapshot_date for d in plan if d.kind == "monthly"]
@@ -290,8 +394,9 @@ def demo(
     if orchestrate.missing_deliveries(cfg, monthly + daily):
         with console.status(f"generating synthetic exports ({persons} persons)"):
             run_generate(
-                cfg.landing, persons=persons, start=from_, end=to, seed=seed, daily=DEFAULT_DAILY
-            )
+                cfg.landing, persons=persons, start=from_, end=to, seed=seed, daily=nights,
+                correction=DEMO_CORRECTION,
+            )  # fmt: skip
     first, last = plan[0].snapshot_date, plan[-1].snapshot_date
     console.print(f"{len(plan)} deliveries in {cfg.landing} ({first}..{last})")
     outcomes = _run_dags(cfg, orchestrate.demo_requests(cfg, monthly, daily))
@@ -315,6 +420,13 @@ def demo(
         f"published database: {cfg.published_db}",
         "Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"),
         f"control lists:      {cfg.kontroll_dir}",
+        f"kommune packs:      {cfg.kontroll_dir / 'lister' / plan[-1].snapshot_date.isoformat()}"
+        "/index.html",
+    ]
+    tracker_year = siste_aar(cfg)
+    tracker = cfg.kontroll_dir / "sporing" / str(tracker_year) / f"sporing_{tracker_year}.html"
+    paths += [
+        f"IMDi tracker:       {tracker if tracker.exists() else '-'}",
         f"Airflow (SQLite):   {orchestrate.airflow_home(cfg)}",
     ]
     for line in paths:  # paths are never wrapped, so they can be copied
@@ -330,7 +442,9 @@ def gate(
     """Run the completeness and publication suites on a built snapshot (the publication gate)."""
     from nir.gate import run_gate
 
-    record = run_gate(settings(), parse_snapshot(snapshot))
+    cfg, snap = settings(), parse_snapshot(snapshot)
+    require_snapshot(cfg, snap, built="marts.fct_programmer")
+    record = run_gate(cfg, snap)
     console.print(record["message"], markup=False, highlight=False, soft_wrap=True)
     for w in record["warnings"]:
         console.print(f"  warning: {w}", markup=False, highlight=False, soft_wrap=True)
@@ -343,7 +457,9 @@ def publish(
     """Write, audit and atomically publish the statistics (needs a passed gate)."""
     from nir.publication.publish import publish as do_publish
 
-    path = do_publish(settings(), parse_snapshot(snapshot))
+    cfg, snap = settings(), parse_snapshot(snapshot)
+    require_snapshot(cfg, snap, built="marts.fct_programmer")
+    path = do_publish(cfg, snap)
     console.print(f"published {path}", markup=False, highlight=False)
 
 
@@ -359,22 +475,106 @@ def freeze(
 
 
 @app.command()
-def status() -> None:
-    """What is published, from which snapshot per year, and the last gate results."""
-    from nir.status import collect, render
+def revoke(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD to take back")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the gate's verdict)")],
+) -> None:
+    """Take a published snapshot back: it no longer counts as passed; years frozen from it
+    thaw. Then publish the previous snapshot (docs/operations.md)."""
+    from nir.publication.publish import revoke as do_revoke
 
-    console.print(render(collect(settings())), markup=False, highlight=False, soft_wrap=True)
+    cfg, snap = settings(), parse_snapshot(snapshot)
+    require_snapshot(cfg, snap)
+    years = do_revoke(cfg, snap, reason)
+    thawed = f"; final figures of {', '.join(map(str, years))} thawed" if years else ""
+    console.print(f"{snapshot} taken back{thawed}", markup=False, highlight=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as one JSON document")
+    ] = False,
+) -> None:
+    """What is published, from which snapshot per year, and the last gate results."""
+    from nir.status import collect, render, to_json
+
+    doc = collect(settings())
+    if as_json:
+        print(to_json(doc))
+        return
+    console.print(render(doc), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def docs(
+    snapshot: Annotated[
+        str | None,
+        typer.Argument(
+            help="Snapshot date YYYY-MM-DD for dbt's docs [default: the newest judged one]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the offline docs under <data>/docs/: dbt's docs as one static page, one gate page
+    per snapshot linking the suites' results, and an index."""
+    from nir.docs_site import write_docs
+
+    cfg = settings()
+    snap = None
+    if snapshot is not None:
+        snap = parse_snapshot(snapshot)
+        require_snapshot(cfg, snap, built="marts.fct_programmer")
+    index = write_docs(cfg, snap)
+    console.print(f"docs: {_rel(cfg, index)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("control-lists")
 def control_lists(
     snapshot: Annotated[str, typer.Argument(help="Snapshot date YYYY-MM-DD")],
 ) -> None:
-    """Write the kommuner's control lists (restricted database, CSV and HTML per kommune)."""
+    """Write the kommuner's control lists and packs (restricted database, CSV and HTML per
+    kommune, an index) and, inside a correction window, IMDi's tracker."""
     from nir.kommune.controllists import write_control_lists
+    from nir.kommune.tracker import aar_for_snapshot, skriv_sporing
 
-    out = write_control_lists(settings(), parse_snapshot(snapshot))
+    cfg, snap = settings(), parse_snapshot(snapshot)
+    require_snapshot(cfg, snap, built="marts.kontrolliste")
+    out = write_control_lists(cfg, snap)
     console.print(f"control lists in {out}", markup=False, highlight=False)
+    console.print(f"index of the packs: {out / 'index.html'}", markup=False, highlight=False)
+    aar = aar_for_snapshot(cfg, snap)
+    if aar is not None:
+        sporing = skriv_sporing(cfg, aar)
+        console.print(f"tracker {aar}: {sporing}", markup=False, highlight=False)
+
+
+@app.command()
+def tracker(
+    aar: Annotated[
+        int | None,
+        typer.Argument(help="Reference year (default: the newest whose window has snapshots)"),
+    ] = None,
+) -> None:
+    """Write IMDi's tracker for a reference year: every kommune toward the deadline (restricted)."""
+    from nir.kommune.tracker import les, siste_aar, skriv_sporing
+
+    cfg = settings()
+    year = aar if aar is not None else siste_aar(cfg)
+    if year is None:
+        console.print(
+            "no completeness series yet: run `nir control-lists <snapshot>` (or the DAGs) "
+            "for snapshots in a correction window (1 January to the deadline)",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    rows = les(cfg, year)
+    out = skriv_sporing(cfg, year, rows=rows)
+    n = len({r[0] for r in rows})
+    console.print(
+        f"tracker {year} ({n} snapshots in the window): {out}", markup=False, highlight=False
+    )
 
 
 # --- bench (performance) -----------------------------------------------------------------------
@@ -463,6 +663,23 @@ def main() -> None:
     except (NirError, ConfigError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug or an unforeseen state: one line, never a traceback
+        import os
+        import traceback
+
+        if os.environ.get("NIR_TRACEBACK"):
+            raise
+        from nir.errors import scrub
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        err.print(
+            f"error: unexpected {type(exc).__name__} in {Path(where.filename).name}:"
+            f"{where.lineno}: {scrub(str(exc))} (rerun with NIR_TRACEBACK=1 for the details)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,308 @@
+"""The published tables as JSON-stat 2.0 datasets (the format of SSB's statistics bank API).
+
+``write_jsonstat(con, catalog, out_dir, snapshot=..., published_at=...)`` writes one dataset
+``<table>.json`` per published table, read from the published database that ``con`` has
+attached and in use (tables in schema ``statistikk``, with the label tables
+``statistikk.etiketter`` and ``statistikk.regioner``).
+
+A dataset's dimensions are the table's grain (``rad``) in order, then ``ContentsCode``, the
+measures (counts, hours, shares, revisions) as SSB's statistics bank names that dimension:
+
+- ``nivaa`` is not a dimension: every region code belongs to one level (``0000`` the country,
+  two digits a fylke, four a kommune), so it would only make the cube sparse; the level of
+  each region is in ``extension.nivaa``;
+- ``region`` is labelled with the table's ``region_navn`` (else the current name from
+  ``regioner``), the other coded dimensions from ``etiketter`` (``kodeliste`` = the column);
+  years and periods are their own labels;
+- each measure has a unit (``personer``, ``timer``, ``andel``: shares are fractions in
+  [0, 1], as in the tables) with its decimals.
+
+Cell status, following SSB's symbols (``extension.statuskoder`` repeats them):
+
+``:``  hidden by disclosure control (the value is null);
+``*``  preliminary figure (foreløpige tall: the row's ``status`` is ``forelopig``);
+``..`` no such cell in the table (a combination of categories the table does not have);
+no status: a final figure.
+
+Where the table has a per-measure status column ``<measure>_status`` (``:``, ``..``,
+``forelopig``, ``endelig``), it decides; otherwise a null value is hidden when the row is
+``prikket`` (or the table has no flag) and the row's ``status`` gives preliminary or final.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from nir.catalog import PublishedTable
+from nir.files import atomic_write_text
+
+SCHEMA = "statistikk"
+CONTENTS = "ContentsCode"
+HIDDEN, PRELIMINARY, MISSING = ":", "*", ".."
+STATUS_CODES = {
+    HIDDEN: "Vises ikke av konfidensialitetshensyn (skjult ved prikking)",
+    PRELIMINARY: "Foreløpige tall",
+    MISSING: "Tallgrunnlag mangler (ingen slik celle i tabellen)",
+}
+SOURCE = "Nasjonalt introduksjonsregister (NIR), IMDi"
+TIME_COLUMNS = ("aar", "periode")
+DIMENSION_LABELS = {
+    "aar": "år",
+    "periode": "måned",
+    "region": "region",
+    "kjonn": "kjønn",
+    "aldersgruppe": "aldersgruppe",
+    "landbakgrunn_gruppe": "landbakgrunn",
+    "tiltakskode": "tiltak",
+    "kontroll": "kontroll",
+    "maal": "nøkkeltall",
+    CONTENTS: "statistikkvariabel",
+}
+UNITS = {
+    "antall": ("personer", 0),
+    "timer": ("timer", 1),
+    "andel": ("andel (0-1)", 3),
+    "revisjon": ("personer", 0),
+}
+
+
+def measures(table: PublishedTable) -> dict[str, str]:
+    """The table's value columns (measure -> unit kind), in the order of its columns."""
+    kinds: dict[str, str] = {m: s.type for m, s in table.maal.items()}
+    kinds.update({a: "andel" for a in table.andeler})
+    if table.revisjon:
+        kinds.update({table.revisjon[k]: "revisjon" for k in ("forste", "endelig", "endring")})
+    return {c: kinds[c] for c in table.columns if c in kinds} | {
+        m: k for m, k in kinds.items() if m not in table.columns
+    }
+
+
+def write_jsonstat(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Mapping[str, PublishedTable],
+    out_dir: Path,
+    *,
+    snapshot: date,
+    published_at: str,
+) -> list[Path]:
+    """Write ``<out_dir>/<table>.json`` (JSON-stat 2.0) for every published table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = _labels(con)
+    region_names = _region_names(con)
+    written = []
+    for table in catalog.values():
+        if not table.rad:  # not a table of figures (a label table): nothing to write
+            continue
+        doc = dataset(
+            con,
+            table,
+            labels=labels,
+            region_names=region_names,
+            snapshot=snapshot,
+            published_at=published_at,
+        )
+        path = out_dir / f"{table.name}.json"
+        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+        written.append(path)
+    return written
+
+
+def dataset(
+    con: duckdb.DuckDBPyConnection,
+    table: PublishedTable,
+    *,
+    labels: dict[str, dict[str, tuple[str, int]]],
+    region_names: dict[str, str],
+    snapshot: date,
+    published_at: str,
+) -> dict[str, Any]:
+    """One published table as a JSON-stat 2.0 dataset (a dict ready for ``json.dumps``)."""
+    present = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [SCHEMA, table.name],
+        ).fetchall()
+    ]
+    if not present:
+        raise ValueError(f"the published database has no {SCHEMA}.{table.name}")
+    value_cols = {m: k for m, k in measures(table).items() if m in present}
+    dims = [c for c in table.rad if c != "nivaa"]
+    rows = _rows(con, table.name, present)
+
+    categories: dict[str, list[str]] = {}
+    cat_labels: dict[str, dict[str, str]] = {}
+    nivaa_of: dict[str, str] = {}
+    for d in dims:
+        codes = {_code(r[d]) for r in rows}
+        if d == "region":
+            for r in rows:
+                nivaa_of[_code(r["region"])] = r.get("nivaa")
+            names = {_code(r["region"]): r.get("region_navn") for r in rows}
+            order = {"land": 0, "fylke": 1, "kommune": 2}
+            categories[d] = sorted(codes, key=lambda c: (order.get(nivaa_of.get(c), 3), c))
+            cat_labels[d] = {c: names.get(c) or region_names.get(c) or c for c in categories[d]}
+        elif d in labels:
+            known = labels[d]
+            categories[d] = sorted(codes, key=lambda c: (known.get(c, ("", 10**6))[1], c))
+            cat_labels[d] = {c: known[c][0] if c in known else c for c in categories[d]}
+        else:
+            categories[d] = sorted(codes)
+            cat_labels[d] = {c: c for c in categories[d]}
+    categories[CONTENTS] = list(value_cols)
+    cat_labels[CONTENTS] = {m: _measure_label(table, m, labels.get("maal", {})) for m in value_cols}
+    ids = [*dims, CONTENTS]
+    size = [len(categories[d]) for d in ids]
+    strides = [1] * len(ids)
+    for i in range(len(ids) - 2, -1, -1):
+        strides[i] = strides[i + 1] * size[i + 1]
+    position = {d: {c: i for i, c in enumerate(categories[d])} for d in ids}
+    total = strides[0] * size[0] if ids else 0
+
+    values: list[Any] = [None] * total
+    status: dict[str, str] = {}
+    filled = [False] * total
+    has_flag = "prikket" in present
+    for r in rows:
+        base = sum(position[d][_code(r[d])] * strides[ids.index(d)] for d in dims)
+        for j, m in enumerate(value_cols):
+            i = base + j * strides[-1]
+            v = _number(r[m])
+            values[i] = v
+            filled[i] = True
+            mark = _cell_status(r, m, v, has_flag, present)
+            if mark:
+                status[str(i)] = mark
+    for i, f in enumerate(filled):
+        if not f:
+            status[str(i)] = MISSING
+
+    dimension: dict[str, Any] = {}
+    for d in ids:
+        cat: dict[str, Any] = {
+            "index": categories[d],
+            "label": cat_labels[d],
+        }
+        if d == CONTENTS:
+            cat["unit"] = {
+                m: {"label": UNITS[k][0], "decimals": UNITS[k][1]} for m, k in value_cols.items()
+            }
+        dimension[d] = {"label": DIMENSION_LABELS.get(d, d), "category": cat}
+    role: dict[str, list[str]] = {"metric": [CONTENTS]}
+    time = [d for d in dims if d in TIME_COLUMNS]
+    if time:
+        role["time"] = time
+    if "region" in dims:
+        role["geo"] = ["region"]
+    sources = sorted(
+        {
+            (str(r.get("snapshot_date")), r.get("status"))
+            for r in rows
+            if r.get("snapshot_date") is not None
+        }
+    )
+    return {
+        "version": "2.0",
+        "class": "dataset",
+        "label": f"{table.name}: {table.description}",
+        "source": SOURCE,
+        "updated": published_at,
+        "id": ids,
+        "size": size,
+        "role": role,
+        "dimension": dimension,
+        "value": values,
+        "status": status,
+        "note": [
+            f"Published from snapshot {snapshot.isoformat()}.",
+            "Status: ':' hidden by disclosure control, '*' preliminary figure, '..' no such "
+            "cell; no status: final figure.",
+            "Shares are fractions in [0, 1].",
+        ],
+        "extension": {
+            "tabell": table.name,
+            "snapshot": snapshot.isoformat(),
+            "publisert": published_at,
+            "kilder": [{"snapshot_date": s, "status": st} for s, st in sources],
+            "nivaa": {c: nivaa_of[c] for c in categories.get("region", []) if c in nivaa_of},
+            "statuskoder": STATUS_CODES,
+            "kolonner": {m: table.column_docs.get(m, "") for m in value_cols},
+        },
+    }
+
+
+def _cell_status(
+    row: dict[str, Any], measure: str, value: Any, has_flag: bool, present: list[str]
+) -> str | None:
+    own = f"{measure}_status"
+    if own in present and row.get(own) is not None:
+        s = row[own]
+        if s in (HIDDEN, MISSING):
+            return s
+        return PRELIMINARY if s == "forelopig" else None
+    if value is None:
+        return HIDDEN if (not has_flag or row.get("prikket")) else MISSING
+    return PRELIMINARY if row.get("status") == "forelopig" else None
+
+
+def _rows(con: duckdb.DuckDBPyConnection, name: str, cols: list[str]) -> list[dict[str, Any]]:
+    cur = con.execute(f'select * from {SCHEMA}."{name}"')
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _code(v: Any) -> str:
+    return v.isoformat() if isinstance(v, date) else str(v)
+
+
+def _number(v: Any) -> int | float | None:
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v)
+    return v
+
+
+def _measure_label(table: PublishedTable, m: str, maal_labels: dict[str, tuple[str, int]]) -> str:
+    if m in maal_labels:
+        return maal_labels[m][0]
+    return m.replace("_", " ").capitalize()
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [SCHEMA, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _labels(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[str, int]]]:
+    """kodeliste -> kode -> (etikett, rekkefolge), from statistikk.etiketter."""
+    if not _has_table(con, "etiketter"):
+        return {}
+    out: dict[str, dict[str, tuple[str, int]]] = {}
+    for liste, kode, etikett, rekke in con.execute(
+        f"select kodeliste, kode, etikett, rekkefolge from {SCHEMA}.etiketter"
+    ).fetchall():
+        out.setdefault(liste, {})[kode] = (etikett, rekke if rekke is not None else 0)
+    return out
+
+
+def _region_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """region -> its current name, from statistikk.regioner."""
+    if not _has_table(con, "regioner"):
+        return {}
+    return dict(
+        con.execute(
+            f"select region, region_navn from {SCHEMA}.regioner where gyldig_til is null"
+        ).fetchall()
+    )
