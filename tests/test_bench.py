@@ -115,6 +115,8 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
         "load",
         "build",
         "gate",
+        "disclosure control",
+        "disclosure audit",
         "monthly run (Airflow)",
         "backfill month 1 load+build",
         "backfill month 2 load+build",
@@ -131,6 +133,10 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
     assert by_name["monthly run (Airflow)"]["target"] == "< 60 s"
     assert by_name["backfill month 2 load+build"]["target"] == "≤ 1.2× month 1"
     assert "nir bench (medians)" in proc.stdout
+    # disclosure control and its audit on the quick snapshot: nothing recoverable (an audit
+    # finding would be in latest["errors"]), compared with the classic rule
+    assert "classic rule:" in by_name["disclosure control"]["note"]
+    assert "0 primary / 0 hidden cells recoverable" in by_name["disclosure control"]["note"]
 
 
 def test_backfill_compares_months_and_the_same_snapshot_in_an_empty_warehouse(

@@ -5,6 +5,6 @@ with publisert as (
 )
 
 select
-    snapshot_date, status, aar, nivaa, region, region_navn, kjonn, aldersgruppe,
-    deltakere, nye_deltakere, avsluttede
+    aar, nivaa, region, region_navn, kjonn, aldersgruppe,
+    deltakere, nye_deltakere, avsluttede, snapshot_date, status
 from publisert

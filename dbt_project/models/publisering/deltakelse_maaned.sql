@@ -5,5 +5,5 @@ with publisert as (
                 'cast(left(periode, 4) as integer)', 'periode') }}
 )
 
-select snapshot_date, status, periode, nivaa, region, region_navn, i_program, startet, avsluttet
+select periode, nivaa, region, region_navn, i_program, startet, avsluttet, snapshot_date, status
 from publisert

@@ -12,18 +12,18 @@ frosset as (
 )
 
 select
-    n.snapshot_date,
-    case
-        when cast(left({{ periode('n.snapshot_date') }}, 4) as integer) in (select aar from frosset)
-            then 'endelig'
-        else 'forelopig'
-    end as status,
     n.nivaa,
     n.region,
     r.region_navn,
     n.kontroll,
     n.kontrollert,
     n.funn,
-    n.andel_uten_funn
+    n.andel_uten_funn,
+    n.snapshot_date,
+    case
+        when cast(left({{ periode('n.snapshot_date') }}, 4) as integer) in (select aar from frosset)
+            then 'endelig'
+        else 'forelopig'
+    end as status
 from nyeste as n
 left join {{ ref('int_regioner') }} as r on n.nivaa = r.nivaa and n.region = r.region

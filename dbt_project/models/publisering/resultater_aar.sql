@@ -5,7 +5,7 @@ with publisert as (
 )
 
 select
-    snapshot_date, status, aar, nivaa, region, region_navn, kjonn, landbakgrunn_gruppe,
+    aar, nivaa, region, region_navn, kjonn, landbakgrunn_gruppe,
     avsluttede, direkte_overgang, overgang_arbeid, overgang_utdanning, ikke_registrert,
-    andel_direkte_overgang
+    andel_direkte_overgang, snapshot_date, status
 from publisert

@@ -4,5 +4,5 @@ with publisert as (
     {{ publiser('fct_tiltak_aar', 'arkiv_tiltak_aar', 'aar', 'aar') }}
 )
 
-select snapshot_date, status, aar, nivaa, region, region_navn, tiltakskode, deltakere, timer
+select aar, nivaa, region, region_navn, tiltakskode, deltakere, timer, snapshot_date, status
 from publisert

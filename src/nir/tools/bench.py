@@ -393,7 +393,9 @@ class Bench:
         s = snapshots[-1].isoformat()
         data = self.bench_dir / "runs" / f"{scale.name}-steps"
         env = self.env(data, self.bench_dir / scale.name / "landing")
-        self.child(f"{scale.name} {s}: disclosure control and audit", _helper("disclosure", s), env)
+        _, rss = self.child(
+            f"{scale.name} {s}: disclosure control and audit", _helper("disclosure", s), env
+        )
         facts = _last_json(self.log)
         note = (
             f"{facts['cells']} cells, {facts['primary']} primary, {facts['secondary']} secondary "
@@ -407,6 +409,7 @@ class Bench:
                 name=f"disclosure control {s}",
                 scale=scale.name,
                 seconds=[facts["suppression_seconds"]],
+                peak_rss=rss,
                 note=note,
             ),
             None,
@@ -416,6 +419,7 @@ class Bench:
                 name=f"disclosure audit {s}",
                 scale=scale.name,
                 seconds=[facts["audit_seconds"]],
+                peak_rss=rss,
                 note=f"{facts['hidden']} hidden cells checked; recoverable must be 0",
             ),
             Target("seconds", 1e9, "0 recoverable primary cells", binding=False),
