@@ -19,22 +19,12 @@ from great_expectations.expectations.row_conditions import Column
 from nir.catalog import PublishedTable, load_catalog, shared_margins
 from nir.config import Settings
 from nir.gate import HARD, Check
+from nir_expectations._warehouse import columns as _columns
 
 REGION_COLS = ("nivaa", "region", "region_navn")
 # Tables counting records (spells, tiltak), not persons: how many records skjermet persons
 # have is not known here, so land is only checked to be at least the sum of the fylker.
 RECORD_COUNTS = frozenset({"registreringskvalitet"})
-
-
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table],
-        ).fetchall()
-    ]
 
 
 def _q(name: str) -> str:

@@ -21,6 +21,7 @@ from great_expectations.expectations.row_conditions import Column, Condition, Or
 from nir.catalog import PublishedTable
 from nir.config import Settings
 from nir.gate import HARD, Check
+from nir_expectations._warehouse import columns as _columns
 
 IDENTIFIER_COLUMNS = frozenset(
     {
@@ -37,17 +38,6 @@ IDENTIFIER_COLUMNS = frozenset(
     }
 )
 SHARE_MAX = 1.0
-
-
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table],
-        ).fetchall()
-    ]
 
 
 def _any_null(columns: list[str]) -> Condition:
