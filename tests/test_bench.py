@@ -108,7 +108,7 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
     results = list(out.glob("results-*.json"))
     assert len(results) == 1 and json.loads(results[0].read_text()) == latest
     assert latest["errors"] == [] and latest["quick"] is True
-    assert json.loads((out / "quick" / "generated.json").read_text())["persons"] == 2000
+    assert json.loads((out / "quick" / "generated.json").read_text())["persons"] == 500
 
     by_name = {re.sub(r" \(?\d{4}-\d\d-\d\d\)?", "", m["name"]): m for m in latest["measurements"]}
     assert set(by_name) == {

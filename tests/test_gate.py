@@ -46,8 +46,9 @@ def test_gate_passes_on_clean_snapshot_and_keeps_results(settings):
     labels = {e["label"]: e for e in completeness["expectations"]}
     assert labels["share ikke registrert 2023"]["success"] is True
     assert labels["share spells with error finding"]["observed"] == pytest.approx(0.05)
-    assert (out / "docs" / "completeness" / "index.html").is_file()
-    assert (out / "docs" / "marts" / "index.html").is_file()
+    # GX's Data Docs are rendered for failing suites only (gx_data_docs); the results page
+    # is always written
+    assert not (out / "docs" / "completeness" / "index.html").exists()
     assert "completeness" in (out / "docs" / "completeness" / "results.html").read_text()
 
 
@@ -67,6 +68,10 @@ def test_gate_blocks_on_ikke_registrert_share(settings):
     ).fetchall()
     con.close()
     assert failed == [("share ikke registrert 2023", "0.1", "5.0%")]
+    # a failing suite renders GX's Data Docs, and its results page links them
+    docs = settings.gx_dir / SNAP.isoformat() / "docs" / "completeness"
+    assert (docs / "index.html").is_file()
+    assert "GX validation pages:" in (docs / "results.html").read_text("utf-8")
 
 
 def test_gate_blocks_on_error_spell_share(settings):

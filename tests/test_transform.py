@@ -76,8 +76,9 @@ def test_dbt_vars_come_from_settings(tmp_path: Path) -> None:
         annual_deadline_month=3,
         annual_deadline_day=15,
     )
-    assert dbt_vars(s, date(2024, 2, 1)) == {
-        "snapshot": "2024-02-01",
+    # no snapshot among them: a var that changes every month would make dbt re-parse the
+    # whole project on every build (it goes through NIR_SNAPSHOT instead)
+    assert dbt_vars(s) == {
         "suppression_threshold": 5,
         "min_share_denominator": 10,
         "chain_gap_days": 60,
@@ -125,6 +126,29 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
     assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
 
 
+def test_a_null_in_a_guarded_column_fails_the_models_not_null_test(tmp_path: Path) -> None:
+    """The per-model ``not_null_columns`` test guards what the per-column tests guarded."""
+    s = load_settings(data_dir=tmp_path / "data")
+    create_raw(s.warehouse)
+    snap = date(2024, 2, 1)
+    insert(
+        s.warehouse,
+        snap,
+        "personer",
+        [
+            dict(
+                nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
+                fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
+                regelverk=None, kategori="RETT_OG_PLIKT", skjermet=False,
+                endret_tid=datetime(2024, 1, 1),
+            )
+        ],
+    )  # fmt: skip
+    with pytest.raises(TransformError) as info:
+        build(s, snap)
+    assert "not_null_columns_stg_nir__personer" in str(info.value)
+
+
 def test_handmade_fixture_is_what_its_script_writes(tmp_path: Path) -> None:
     from fixtures.handmade import make_fixture
 
@@ -135,3 +159,44 @@ def test_handmade_fixture_is_what_its_script_writes(tmp_path: Path) -> None:
         committed = make_fixture.HERE / snapshot.isoformat()
         for f in sorted(folder.iterdir()):
             assert f.read_bytes() == (committed / f.name).read_bytes(), f"{f.name} is stale"
+
+
+def test_the_snapshot_reaches_dbt_through_the_environment_not_a_var(tmp_path: Path) -> None:
+    from nir.warehouse.dbt import _env
+
+    s = load_settings(data_dir=tmp_path / "data")
+    assert _env(s, date(2024, 2, 1))["NIR_SNAPSHOT"] == "2024-02-01"
+    assert "NIR_SNAPSHOT" not in _env(s, None)
+
+
+def test_the_dbt_plugin_refuses_a_snapshot_that_is_not_a_date(monkeypatch) -> None:
+    from nir.warehouse.dbt_session import snapshot_from_env
+
+    monkeypatch.setenv("NIR_SNAPSHOT", "2024-13-01")
+    with pytest.raises(ValueError, match="NIR_SNAPSHOT='2024-13-01' is not a date"):
+        snapshot_from_env()
+    monkeypatch.setenv("NIR_SNAPSHOT", "2024-02-01")
+    assert snapshot_from_env() == date(2024, 2, 1)
+
+
+def test_parse_is_kept_per_project_and_reused_by_a_new_data_dir(tmp_path, monkeypatch) -> None:
+    """The manifest depends on the project only: a second data dir reads it without dbt."""
+    import nir.warehouse.dbt as dbt_mod
+
+    monkeypatch.setenv("NIR_CACHE_DIR", str(tmp_path / "cache"))
+    first = load_settings(data_dir=tmp_path / "a")
+    manifest = dbt_mod.parse(first)
+    assert manifest.is_file()
+    (cached,) = (tmp_path / "cache" / "dbt-parse").glob("*/manifest.json")
+    assert cached.read_bytes() == manifest.read_bytes()
+
+    def no_dbt(*args, **kwargs):
+        raise AssertionError("dbt started although the project is parsed")
+
+    monkeypatch.setattr(dbt_mod, "run_dbt", no_dbt)
+    second = load_settings(data_dir=tmp_path / "b")
+    assert dbt_mod.parse(second).read_bytes() == manifest.read_bytes()
+    # another threshold is another parse (the vars are part of the key)
+    other = load_settings(data_dir=tmp_path / "c", suppression_threshold=4)
+    with pytest.raises(AssertionError, match="dbt started"):
+        dbt_mod.parse(other)

@@ -1,8 +1,15 @@
 {#- Small helpers shared by the models. Each rule of statistics.md lives in one macro. -#}
 
-{#- The snapshot being built (dbt var `snapshot`, YYYY-MM-DD) as a DATE literal. -#}
+{#- The snapshot being built, as a DATE: the DuckDB variable nir_snapshot, which the plugin
+    nir.warehouse.dbt_session sets on every connection from NIR_SNAPSHOT (not a dbt var, so
+    that dbt's partial parsing survives from one month to the next). Unit tests give it as
+    the var `snapshot` in their overrides. -#}
 {% macro snapshot() -%}
+    {%- if var("snapshot", none) -%}
     cast('{{ var("snapshot") }}' as date)
+    {%- else -%}
+    cast(getvariable('nir_snapshot') as date)
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Whether the snapshot being built is a monthly one (taken on the 1st, contract). -#}

@@ -15,3 +15,18 @@ where {{ column_name }} is not null
     select kode from {{ ref("kodelister") }} where kodeliste = '{{ kodeliste }}'
   )
 {% endtest %}
+
+{#- None of the columns is null: one query per model instead of one not_null test per column
+    (a dbt test is a node, and each node costs more to schedule than its query costs to run).
+    Returns the columns that hold nulls, with how many. -#}
+{% test not_null_columns(model, columns) %}
+with nuller as (
+    select
+        {%- for c in columns %}
+        count(*) filter (where {{ c }} is null) as {{ c }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ model }}
+)
+select * from (unpivot nuller on columns(*) into name kolonne value antall_null)
+where antall_null > 0
+{% endtest %}

@@ -581,7 +581,7 @@ def tracker(
 @app.command()
 def bench(
     quick: Annotated[
-        bool, typer.Option("--quick", help="Small scale (2000 persons, 4 months), 1 repetition")
+        bool, typer.Option("--quick", help="Smoke run: 500 persons, 3 snapshots, 1 repetition")
     ] = False,
     repeat: Annotated[
         int | None, typer.Option(min=1, help="Repetitions of each measurement [default: 3]")

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # --- publication gate ----------------------------------------------------------------
     gate_max_ikke_registrert_share: float = 0.05
     gate_max_error_spell_share: float = 0.10
+    gx_data_docs: Literal["on_failure", "always"] = Field(
+        "on_failure",
+        description="When a suite renders GX's Data Docs (HTML per validation; seconds per "
+        "suite): only when it fails, or always. The results page and the JSON are always "
+        "written.",
+    )
 
     # --- the IMDi tracker (nir.kommune.tracker) ----------------------------------------------
     tracker_target_share: float = Field(

@@ -74,12 +74,11 @@ def write_docs(settings: Settings, snapshot: date | None = None) -> Path:
 def write_dbt_docs(settings: Settings, snapshot: date, target: Path) -> Path:
     """``dbt docs generate --static`` for ``snapshot``, copied to ``target``."""
     from nir.warehouse import writer_lock
-    from nir.warehouse.dbt import dbt_dir, dbt_vars, run_dbt
+    from nir.warehouse.dbt import dbt_dir, run_dbt
 
     args = ["docs", "generate", "--static", "--quiet"]
-    args += ["--vars", json.dumps(dbt_vars(settings, snapshot))]
     with writer_lock(settings):
-        run_dbt(settings, args, what="dbt docs generate --static")
+        run_dbt(settings, args, what="dbt docs generate --static", snapshot=snapshot)
     page = dbt_dir(settings) / "target" / "static_index.html"
     if not page.is_file():
         raise NirError(f"dbt docs generate --static wrote no {page}")

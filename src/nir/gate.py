@@ -23,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -160,6 +161,7 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     out_dir = settings.gx_dir / snapshot
     out_dir.mkdir(parents=True, exist_ok=True)
     docs_dir = (out_dir / "docs" / suite).resolve()  # GX wants an absolute path
+    shutil.rmtree(docs_dir, ignore_errors=True)  # pages of an earlier run are not this run's
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -200,7 +202,10 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
 
     summary = SuiteResult(suite, snapshot, run_at.isoformat(timespec="seconds"), outcomes)
     try:
-        context.build_data_docs(site_names=[f"nir_{suite}"])
+        # GX's Data Docs cost seconds per suite (Jinja templates compiled per page): rendered
+        # when someone needs to read them, i.e. when the suite failed (or always, by setting)
+        if settings.gx_data_docs == "always" or not summary.passed:
+            context.build_data_docs(site_names=[f"nir_{suite}"])
         summary.docs_path = _results_page(docs_dir, summary)
     except Exception as exc:  # Data Docs are a view; never fail a gate because of them
         logging.getLogger(__name__).warning("data docs for %s not built: %s", suite, exc)
@@ -252,6 +257,7 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
         for o in summary.outcomes
     )
     verdict = "passed" if summary.passed else "FAILED"
+    docs_dir.mkdir(parents=True, exist_ok=True)
     page = docs_dir / "results.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'>"
@@ -259,8 +265,14 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
         "<style>body{font-family:sans-serif;margin:2rem}td,th{border:1px solid #bbb;"
         "padding:.2rem .5rem}table{border-collapse:collapse}</style>"
         f"<h1>Suite {escape(summary.suite)}, snapshot {escape(summary.snapshot)}: {verdict}</h1>"
-        f"<p>Run {escape(summary.run_at)}. GX validation pages:</p><ul>{links}</ul>"
-        "<table><tr><th>result</th><th>severity</th><th>asset</th><th>expectation</th>"
+        f"<p>Run {escape(summary.run_at)}. "
+        + (
+            f"GX validation pages:</p><ul>{links}</ul>"
+            if links
+            else "GX's validation pages are rendered when a suite fails (setting "
+            "<code>gx_data_docs</code>).</p>"
+        )
+        + "<table><tr><th>result</th><th>severity</th><th>asset</th><th>expectation</th>"
         f"<th>observed</th><th>limit</th><th>detail</th></tr>{rows}</table>",
         "utf-8",
     )

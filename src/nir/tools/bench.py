@@ -60,7 +60,7 @@ NATIONAL = Scale("national", 80_000, "2021-01", "2024-12")
 # Ten times the persons; only the last three snapshots are written (each snapshot holds the
 # whole history up to its date, so the last one is as large as in a 48-month run).
 TENFOLD = Scale("tenfold", 800_000, "2024-10", "2024-12")
-QUICK = Scale("quick", 2_000, "2024-01", "2024-03")
+QUICK = Scale("quick", 500, "2024-01", "2024-03")  # a smoke run: every figure, small
 
 
 @dataclass(frozen=True)

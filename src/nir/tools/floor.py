@@ -39,6 +39,7 @@ def flatten(target: Path, snapshot: str) -> str:
     out = []
     for m in order:
         sql = REF.sub(r"\1", models[m])
+        sql = sql.replace("getvariable('nir_snapshot')", "getvariable('snapshot')")
         sql = sql.replace(f"cast('{snapshot}' as date)", "getvariable('snapshot')")
         sql = re.sub(r"^\s*--.*$", "", sql, flags=re.M)
         sql = "\n".join(ln.rstrip() for ln in sql.splitlines() if ln.strip())

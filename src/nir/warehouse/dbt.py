@@ -36,10 +36,14 @@ class TransformError(NirError):
     exit_code = 5
 
 
-def dbt_vars(settings: Settings, snapshot: date) -> dict[str, object]:
-    """The dbt vars for ``snapshot``: the snapshot and every rule threshold from the settings."""
+def dbt_vars(settings: Settings) -> dict[str, object]:
+    """The dbt vars: every rule threshold from the settings.
+
+    They change only with the settings, so dbt's partial parsing survives between runs (a
+    changed var makes dbt parse the whole project again). The snapshot being built is not a
+    var: it goes to the models through ``NIR_SNAPSHOT`` (:mod:`nir.warehouse.dbt_session`).
+    """
     return {
-        "snapshot": snapshot.isoformat(),
         "suppression_threshold": settings.suppression_threshold,
         "min_share_denominator": settings.min_share_denominator,
         "chain_gap_days": settings.chain_gap_days,
@@ -57,8 +61,11 @@ def dbt_log(settings: Settings) -> Path:
     return dbt_dir(settings) / "logs" / "dbt.log"
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def _env(settings: Settings, snapshot: date | None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("NIR_SNAPSHOT", None)
+    if snapshot is not None:
+        env["NIR_SNAPSHOT"] = snapshot.isoformat()
     env.update(
         NIR_WAREHOUSE=str(settings.warehouse.resolve()),
         DBT_PROFILES_DIR=str(settings.dbt_project_dir),
@@ -79,14 +86,26 @@ def _dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def run_dbt(settings: Settings, args: list[str], *, what: str) -> subprocess.CompletedProcess:
-    """Run ``dbt <args>`` for the settings' warehouse; raise a one-line error on failure."""
+def run_dbt(
+    settings: Settings, args: list[str], *, what: str, snapshot: date | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``dbt <args>`` for the settings' warehouse; raise a one-line error on failure.
+
+    ``snapshot`` is the snapshot the models and tests see (``NIR_SNAPSHOT``); the settings'
+    thresholds are always passed as vars.
+    """
     dbt_dir(settings).mkdir(parents=True, exist_ok=True)
     # a stale run_results.json must not be mistaken for this run's failure
     (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
     cmd = [*_dbt_executable(), *args, "--project-dir", str(settings.dbt_project_dir)]
+    if "--vars" not in args:
+        cmd += ["--vars", json.dumps(dbt_vars(settings))]
     proc = subprocess.run(
-        cmd, env=_env(settings), capture_output=True, text=True, cwd=settings.dbt_project_dir
+        cmd,
+        env=_env(settings, snapshot),
+        capture_output=True,
+        text=True,
+        cwd=settings.dbt_project_dir,
     )
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
@@ -168,8 +187,7 @@ def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
         and _seeds_loaded(settings)
     ):
         return False
-    args = ["seed", "--full-refresh", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
-    run_dbt(settings, args, what="dbt seed")
+    run_dbt(settings, ["seed", "--full-refresh", "--quiet"], what="dbt seed", snapshot=snapshot)
     marker.write_text(fingerprint)
     return True
 
@@ -193,8 +211,7 @@ def build(
         )
     from nir.warehouse import writer_lock
 
-    args = ["build", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
-    args += ["--exclude", "resource_type:seed", *PUBLISHING]
+    args = ["build", "--quiet", "--exclude", "resource_type:seed", *PUBLISHING]
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if controls_only:
@@ -202,7 +219,9 @@ def build(
     with writer_lock(settings):
         seed(settings, snapshot)
         faults.point("build:before_dbt")
-        run_dbt(settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}")
+        run_dbt(
+            settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}", snapshot=snapshot
+        )
         faults.point("build:after_dbt")
 
 
@@ -211,13 +230,12 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
 
     Which snapshot each published figure comes from, the frozen final years and the status
     are decided there, from the gate's verdicts (``gate.resultater``). ``snapshot`` is the
-    newest snapshot, passed as the ``snapshot`` var every dbt command needs.
+    newest snapshot (``NIR_SNAPSHOT``).
     """
     from nir.gate import ensure_results_table
     from nir.warehouse import connect, writer_lock
 
-    args = ["build", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
-    args += ["--select", *PUBLISHING, "--exclude-resource-type", "unit_test"]
+    args = ["build", "--quiet", "--select", *PUBLISHING, "--exclude-resource-type", "unit_test"]
     with writer_lock(settings):
         con = connect(settings)
         try:
@@ -225,23 +243,65 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
         finally:
             con.close()
         seed(settings, snapshot)
-        run_dbt(settings, args, what="dbt build of the publishing layer")
+        run_dbt(settings, args, what="dbt build of the publishing layer", snapshot=snapshot)
 
 
 def parse(settings: Settings) -> Path:
-    """Parse the dbt project (``dbt parse``); returns its manifest. Touches no warehouse."""
-    from datetime import date as _date
+    """Parse the dbt project (``dbt parse``); returns its manifest. Touches no warehouse.
 
-    args = ["parse", "--quiet", "--vars", json.dumps(dbt_vars(settings, _date.today()))]
-    run_dbt(settings, args, what="dbt parse")
-    return dbt_dir(settings) / "target" / "manifest.json"
+    The manifest is a function of the project's files, dbt's version and the vars, so it is
+    kept in a cache (:func:`parse_cache_dir`) under a hash of those: a new data directory
+    (every test, a fresh deployment) reads the declarations without starting dbt.
+    """
+    from nir.files import atomic_write_text
+
+    manifest = dbt_dir(settings) / "target" / "manifest.json"
+    cached = parse_cache_dir() / _project_key(settings) / "manifest.json"
+    if cached.is_file():
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(manifest, cached.read_text("utf-8"))
+        return manifest
+    run_dbt(settings, ["parse", "--quiet"], what="dbt parse")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cached, manifest.read_text("utf-8"))
+    except OSError:  # a cache only: a read-only home changes nothing but the speed
+        pass
+    return manifest
+
+
+def parse_cache_dir() -> Path:
+    """Where parsed manifests are kept: ``$NIR_CACHE_DIR`` (else ``$XDG_CACHE_HOME/nir``, else
+    ``~/.cache/nir``), folder ``dbt-parse``."""
+    root = os.environ.get("NIR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nir"
+    )
+    return Path(root) / "dbt-parse"
+
+
+def _project_key(settings: Settings) -> str:
+    """A hash of what a parsed manifest depends on: dbt's version, the vars, every file."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    h.update(version("dbt-core").encode() + version("dbt-duckdb").encode())
+    h.update(json.dumps(dbt_vars(settings), sort_keys=True).encode())
+    root = settings.dbt_project_dir
+    skip = {"target", "logs", "dbt_packages"}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip or not path.is_file():
+            continue
+        h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
 
 
 def docs_generate(settings: Settings, snapshot: date) -> Path:
     """Run ``dbt docs generate``; returns the target folder (manifest.json, catalog.json)."""
-    args = ["docs", "generate", "--quiet", "--vars", json.dumps(dbt_vars(settings, snapshot))]
     from nir.warehouse import writer_lock
 
     with writer_lock(settings):
-        run_dbt(settings, args, what="dbt docs generate")
+        run_dbt(
+            settings, ["docs", "generate", "--quiet"], what="dbt docs generate", snapshot=snapshot
+        )
     return dbt_dir(settings) / "target"
