@@ -34,7 +34,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.deployment, pytest.mark.timeout(600)]
+# bounded, not timed: generous enough for a busy 2-core machine (every task is its own process,
+# importing dbt and GX), short enough that a hung service fails the run
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(1500)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
@@ -316,6 +318,9 @@ def deployment(tmp_path: Path, postgres: Postgres) -> Iterator[Deployment]:
         "AIRFLOW_HOME": str(home),  # the image's ENV
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+        # the flow is under test, not the threshold: in a register of 600 persons the oldest
+        # years have a handful of endings each (as in test_publish_e2e)
+        "NIR_GATE_MAX_IKKE_REGISTRERT_SHARE": "0.25",
     }
     dep = Deployment(
         env=env, api=f"http://127.0.0.1:{api_port}", password=password, data_dir=data_dir
@@ -385,7 +390,7 @@ def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) 
     dep = deployment
     # three monthly exports (periods 2024-01..2024-03), the middle one final for 2023
     generate(
-        dep.data_dir / "landing", persons=1500, start="2024-01", end="2024-03", seed=3, daily=0
+        dep.data_dir / "landing", persons=600, start="2024-01", end="2024-03", seed=3, daily=0
     )
 
     wait_until(
@@ -428,7 +433,7 @@ def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) 
         return runs if len(runs) == 3 and len(done) == 3 else None
 
     try:
-        runs = wait_until("the backfill runs", backfill_done, timeout=300, every=5)
+        runs = wait_until("the backfill runs", backfill_done, timeout=900, every=5)
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{dep.diagnostics()}") from None
     states = {r["logical_date"][:10]: r["state"] for r in runs}

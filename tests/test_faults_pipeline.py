@@ -209,12 +209,14 @@ def _session_pids(sid: int) -> list[int]:
 
 
 def _dbt_running(sid: int) -> bool:
+    """A build process of the session is alive: dbt's own, or ``nir build`` running dbt
+    in-process (setting ``dbt_in_process``)."""
     for pid in _session_pids(sid):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"dbt" in cmd and b"build" in cmd:
+        if b"build" in cmd.split(b"\0"):
             return True
     return False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -324,7 +325,11 @@ def test_deleting_the_gx_folder_changes_nothing_published_or_reported(settings):
     )
     shutil.rmtree(settings.gx_dir)
     publish(settings, S2)  # the verdicts are in the warehouse, not in GX's files
-    assert render(collect(settings)).split("\n", 1)[1] == report.split("\n", 1)[1]
+    # the same report, but for the time of the new publication's own audit run
+    def untimed(text: str) -> str:
+        return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "<time>", text.split("\n", 1)[1])
+
+    assert untimed(render(collect(settings))) == untimed(report)
     assert (
         _read(
             settings.published_db,

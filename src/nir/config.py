@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # --- publication gate ----------------------------------------------------------------
     gate_max_ikke_registrert_share: float = 0.05
     gate_max_error_spell_share: float = 0.10
+    dbt_in_process: bool = Field(
+        True,
+        description="Run dbt in the worker's own process (dbt's programmatic runner: dbt is "
+        "imported once per process); off: a dbt subprocess per command.",
+    )
     gx_data_docs: Literal["on_failure", "always"] = Field(
         "on_failure",
         description="When a suite renders GX's Data Docs (HTML per validation; seconds per "

@@ -1,10 +1,12 @@
-"""Run the dbt project for one snapshot, in a subprocess.
+"""Run the dbt project for one snapshot.
 
-dbt runs in its own process because dbt invoked in-process keeps the DuckDB file locked after
-it returns (stack-notes). Its target/ and logs/ go under ``settings.data_dir / "dbt"`` so the
+dbt runs in this process through its programmatic runner (imported once per worker), and
+dbt-duckdb's DuckDB instance is closed after every command, because dbt-duckdb otherwise keeps
+the file locked after dbt returns (stack-notes); setting ``dbt_in_process = false`` runs each
+command as a subprocess. Its target/ and logs/ go under ``settings.data_dir / "dbt"`` so the
 repository stays clean and two data dirs never collide. The statistics rules' thresholds are
-passed as dbt vars from :class:`nir.config.Settings`; ``dbt_project.yml`` only holds the same
-defaults.
+passed as dbt vars from :class:`nir.config.Settings` (``dbt_project.yml`` only holds the same
+defaults); the snapshot goes through ``NIR_SNAPSHOT`` (:mod:`nir.warehouse.dbt_session`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -61,21 +66,29 @@ def dbt_log(settings: Settings) -> Path:
     return dbt_dir(settings) / "logs" / "dbt.log"
 
 
+def _dbt_environ(settings: Settings, snapshot: date | None) -> dict[str, str | None]:
+    """The environment dbt runs with (``None``: unset): warehouse, folders and snapshot."""
+    return {
+        "NIR_SNAPSHOT": snapshot.isoformat() if snapshot is not None else None,
+        "NIR_WAREHOUSE": str(settings.warehouse.resolve()),
+        "DBT_PROFILES_DIR": str(settings.dbt_project_dir),
+        "DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+        "DBT_TARGET_PATH": str(dbt_dir(settings) / "target"),
+        "DBT_LOG_PATH": str(dbt_dir(settings) / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        "DBT_PRINTER_WIDTH": "120",
+    }
+
+
 def _env(settings: Settings, snapshot: date | None) -> dict[str, str]:
+    """This process's environment with :func:`_dbt_environ` applied (for a dbt subprocess)."""
     env = dict(os.environ)
-    env.pop("NIR_SNAPSHOT", None)
-    if snapshot is not None:
-        env["NIR_SNAPSHOT"] = snapshot.isoformat()
-    env.update(
-        NIR_WAREHOUSE=str(settings.warehouse.resolve()),
-        DBT_PROFILES_DIR=str(settings.dbt_project_dir),
-        DBT_PROJECT_DIR=str(settings.dbt_project_dir),
-        DBT_TARGET_PATH=str(dbt_dir(settings) / "target"),
-        DBT_LOG_PATH=str(dbt_dir(settings) / "logs"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        DBT_USE_COLORS="false",
-        DBT_PRINTER_WIDTH="120",
-    )
+    for key, value in _dbt_environ(settings, snapshot).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -86,38 +99,113 @@ def _dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def run_dbt(
-    settings: Settings, args: list[str], *, what: str, snapshot: date | None = None
-) -> subprocess.CompletedProcess:
-    """Run ``dbt <args>`` for the settings' warehouse; raise a one-line error on failure.
+# dbt's programmatic invocations must not overlap in one process (dbt's docs)
+_IN_PROCESS = threading.Lock()
 
-    ``snapshot`` is the snapshot the models and tests see (``NIR_SNAPSHOT``); the settings'
-    thresholds are always passed as vars.
+
+@contextmanager
+def _environ(values: dict[str, str | None]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | None) -> str:
+    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text.
+
+    Importing dbt costs seconds; a worker or test process that builds many snapshots pays it
+    once. dbt-duckdb keeps its DuckDB instance after a run (dbt-duckdb #616): it is closed
+    here, so the file is free for other processes as soon as dbt returns.
     """
-    dbt_dir(settings).mkdir(parents=True, exist_ok=True)
-    # a stale run_results.json must not be mistaken for this run's failure
-    (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
-    cmd = [*_dbt_executable(), *args, "--project-dir", str(settings.dbt_project_dir)]
-    if "--vars" not in args:
-        cmd += ["--vars", json.dumps(dbt_vars(settings))]
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    with _IN_PROCESS, _environ(_dbt_environ(settings, snapshot)):
+        try:
+            # console logging off (the log file keeps everything): failures are reported
+            # by nir in one line, from run_results.json
+            result = dbtRunner().invoke([*args, "--log-level", "none"])
+        finally:
+            env = DuckDBConnectionManager._ENV
+            DuckDBConnectionManager._ENV = None
+            if env is not None:
+                env.close()
+    if result.success:
+        return ""
+    return str(result.exception or "dbt reported a failure")
+
+
+def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | None) -> str:
     proc = subprocess.run(
-        cmd,
+        [*_dbt_executable(), *args],
         env=_env(settings, snapshot),
         capture_output=True,
         text=True,
         cwd=settings.dbt_project_dir,
     )
-    if proc.returncode != 0:
-        output = proc.stdout + proc.stderr
-        if re.search(r"Could not set lock on file|Conflicting lock", output):
-            raise WarehouseBusyError(
-                f"{what}: the warehouse {settings.warehouse} is in use by another process; "
-                "retry when it is free"
-            )
-        err = TransformError(f"{what} failed: {_first_failure(settings, output)}")
-        err.transient = proc.returncode < 0  # dbt killed by a signal (OOM, shutdown): retry
-        raise err
-    return proc
+    if proc.returncode < 0:  # dbt killed by a signal (OOM, shutdown): retry
+        raise _DbtKilled(proc.returncode)
+    return "" if proc.returncode == 0 else (proc.stdout + proc.stderr or "dbt failed")
+
+
+class _DbtKilled(Exception):
+    pass
+
+
+def run_dbt(
+    settings: Settings, args: list[str], *, what: str, snapshot: date | None = None
+) -> None:
+    """Run ``dbt <args>`` for the settings' warehouse; raise a one-line error on failure.
+
+    ``snapshot`` is the snapshot the models and tests see (``NIR_SNAPSHOT``); the settings'
+    thresholds are always passed as vars. dbt runs in this process unless the setting
+    ``dbt_in_process`` is off (then in a subprocess, as a separate program).
+    """
+    dbt_dir(settings).mkdir(parents=True, exist_ok=True)
+    # a stale run_results.json must not be mistaken for this run's failure
+    (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
+    full = [*args, "--project-dir", str(settings.dbt_project_dir)]
+    if "--vars" not in args:
+        full += ["--vars", json.dumps(dbt_vars(settings))]
+    try:
+        if settings.dbt_in_process:
+            output = _invoke_in_process(settings, full, snapshot)
+        else:
+            output = _invoke_subprocess(settings, full, snapshot)
+    except _DbtKilled:
+        err = TransformError(f"{what} failed: dbt was killed by a signal (see {dbt_log(settings)})")
+        err.transient = True
+        raise err from None
+    if not output:
+        return
+    if re.search(r"Could not set lock on file|Conflicting lock", output + _log_tail(settings)):
+        raise WarehouseBusyError(
+            f"{what}: the warehouse {settings.warehouse} is in use by another process; "
+            "retry when it is free"
+        )
+    raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
+
+
+def _log_tail(settings: Settings, size: int = 20_000) -> str:
+    """The end of dbt's log (where an in-process run's connection errors are)."""
+    try:
+        with open(dbt_log(settings), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _first_failure(settings: Settings, output: str) -> str:
