@@ -389,9 +389,7 @@ def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) 
 
     dep = deployment
     # three monthly exports (periods 2024-01..2024-03), the middle one final for 2023
-    generate(
-        dep.data_dir / "landing", persons=600, start="2024-01", end="2024-03", seed=3, daily=0
-    )
+    generate(dep.data_dir / "landing", persons=600, start="2024-01", end="2024-03", seed=3, daily=0)
 
     wait_until(
         "the api-server",

@@ -325,6 +325,7 @@ def test_deleting_the_gx_folder_changes_nothing_published_or_reported(settings):
     )
     shutil.rmtree(settings.gx_dir)
     publish(settings, S2)  # the verdicts are in the warehouse, not in GX's files
+
     # the same report, but for the time of the new publication's own audit run
     def untimed(text: str) -> str:
         return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "<time>", text.split("\n", 1)[1])

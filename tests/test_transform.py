@@ -200,3 +200,36 @@ def test_parse_is_kept_per_project_and_reused_by_a_new_data_dir(tmp_path, monkey
     other = load_settings(data_dir=tmp_path / "c", suppression_threshold=4)
     with pytest.raises(AssertionError, match="dbt started"):
         dbt_mod.parse(other)
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_dbt_on_a_warehouse_another_process_holds_says_busy(tmp_path: Path, in_process) -> None:
+    """dbt meeting DuckDB's file lock is the transient «busy», not a failed build."""
+    import subprocess
+    import sys
+
+    from nir.errors import WarehouseBusyError
+    from nir.warehouse.dbt import run_dbt
+
+    s = load_settings(data_dir=tmp_path / "data", dbt_in_process=in_process)
+    create_raw(s.warehouse)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True)"
+            "; time.sleep(120)",
+            str(s.warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseBusyError, match="in use by another process"):
+            run_dbt(
+                s, ["run", "--select", "int_regioner"], what="dbt run", snapshot=date(2024, 2, 1)
+            )
+    finally:
+        holder.kill()
+        holder.wait()

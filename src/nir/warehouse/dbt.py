@@ -178,6 +178,7 @@ def run_dbt(
     full = [*args, "--project-dir", str(settings.dbt_project_dir)]
     if "--vars" not in args:
         full += ["--vars", json.dumps(dbt_vars(settings))]
+    log_start = _log_size(settings)
     try:
         if settings.dbt_in_process:
             output = _invoke_in_process(settings, full, snapshot)
@@ -189,7 +190,8 @@ def run_dbt(
         raise err from None
     if not output:
         return
-    if re.search(r"Could not set lock on file|Conflicting lock", output + _log_tail(settings)):
+    this_run = output + _log_since(settings, log_start)
+    if re.search(r"Could not set lock on file|Conflicting lock", this_run):
         raise WarehouseBusyError(
             f"{what}: the warehouse {settings.warehouse} is in use by another process; "
             "retry when it is free"
@@ -197,13 +199,21 @@ def run_dbt(
     raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
 
 
-def _log_tail(settings: Settings, size: int = 20_000) -> str:
-    """The end of dbt's log (where an in-process run's connection errors are)."""
+def _log_size(settings: Settings) -> int:
+    try:
+        return dbt_log(settings).stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(settings: Settings, start: int, limit: int = 200_000) -> str:
+    """What this dbt command wrote to dbt's log (where an in-process run's errors are)."""
     try:
         with open(dbt_log(settings), "rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - size))
-            return f.read().decode("utf-8", "replace")
+            end = f.tell()
+            f.seek(start if start <= end else 0)  # a rotated log starts again at 0
+            return f.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""
 
