@@ -29,12 +29,13 @@ demo: install
 docs: install
 	$(VENV)/bin/nir docs $(SNAPSHOT)
 
+# one pytest worker per core, each test file kept on one worker (module fixtures are built once)
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
 test-fast: install
-	$(VENV)/bin/pytest -m "not integration and not deployment"
+	$(VENV)/bin/pytest -n auto --dist loadfile -m "not integration and not deployment"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -28,7 +28,7 @@ def built(tmp_path_factory):
     # oldest years have a handful of endings each
     settings = load_settings(data_dir=root / "data", gate_max_ikke_registrert_share=0.25)
     deliveries = generate(
-        settings.landing, persons=1500, start="2024-01", end="2024-02", seed=3, daily=0
+        settings.landing, persons=600, start="2024-01", end="2024-02", seed=3, daily=0
     )
     snapshots = []
     for d in deliveries:
