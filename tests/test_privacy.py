@@ -146,7 +146,9 @@ def run(tmp_path_factory):
     from nir.tools.generate import generate
 
     settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("privacy") / "data", gate_max_ikke_registrert_share=0.25
+        data_dir=tmp_path_factory.mktemp("privacy") / "data",
+        gate_max_ikke_registrert_share=0.25,
+        gx_data_docs="always",  # the scan covers GX's Data Docs too
     )
     generate(settings.landing, persons=300, start="2024-01", end="2024-03", seed=4, daily=0)
     fnrs = _fnrs(settings.landing)

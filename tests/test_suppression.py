@@ -595,3 +595,46 @@ def test_no_primary_means_nothing_hidden_and_result_shape() -> None:
     assert isinstance(res, SuppressionResult)
     assert res.secondary.shape == res.hidden.shape == (len(t.cells),)
     assert not res.hidden.any() and res.candidates_tried == 0 and res.singleton_extra == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cached_components_give_the_same_result_and_are_not_solved_again(seed, tmp_path) -> None:
+    """Two tables side by side (two components); the second run of the same figures reads
+    both from the cache; changing one table's figures solves that component only."""
+    from nir.publication.suppression import ComponentCache
+
+    rng = np.random.default_rng(200 + seed)
+    x1, v1 = hierarchical_table(rng, [2, 3], 2, 3, mean=2.0)
+    x2, v2 = hierarchical_table(rng, [3, 1], 2, 2, mean=2.5)
+    x = sp.block_diag([x1, x2], format="csr")
+    values = np.concatenate([v1, v2])
+    primary = (values > 0) & (values < 3)
+    plain = gauss_suppress(x, values, primary)
+
+    cache = ComponentCache(tmp_path / "cache")
+    first = gauss_suppress(x, values, primary, cache=cache)
+    assert np.array_equal(first.hidden, plain.hidden)  # renumbering changes nothing
+    solved = cache.misses
+    again = gauss_suppress(x, values, primary, cache=cache)
+    assert np.array_equal(again.hidden, plain.hidden)
+    assert again.singleton_extra == plain.singleton_extra
+    assert cache.misses == solved and cache.hits == solved  # every component from the cache
+
+    # the same first table, shifted behind the second: still the same key
+    swapped = sp.block_diag([x2, x1], format="csr")
+    vals_sw = np.concatenate([v2, v1])
+    prim_sw = (vals_sw > 0) & (vals_sw < 3)
+    res_sw = gauss_suppress(swapped, vals_sw, prim_sw, cache=cache)
+    assert cache.misses == solved
+    assert np.array_equal(
+        res_sw.hidden, np.concatenate([plain.hidden[len(v1) :], plain.hidden[: len(v1)]])
+    )
+
+    # another primary cell in the second table: that component is solved, the first is read
+    # (a component's outcome depends on its rows, order and flags, not on other values)
+    prim_b = primary.copy()
+    prim_b[len(v1) + int(np.flatnonzero(~primary[len(v1) :] & (v2 > 0))[-1])] = True
+    hits, misses = cache.hits, cache.misses
+    res_b = gauss_suppress(x, values, prim_b, cache=cache)
+    assert (cache.hits, cache.misses) == (hits + primary[: len(v1)].any(), misses + 1)
+    assert np.array_equal(res_b.hidden, gauss_suppress(x, values, prim_b).hidden)

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import sparse
 
 from nir.catalog import PublishedTable
+from nir.publication.suppression import ComponentCache
 
 TOTAL_REGION = "0000"
 REST = "_rest"
@@ -495,14 +496,24 @@ def protect(
     *,
     threshold: int,
     min_share_denominator: int,
+    cache: ComponentCache | None = None,
 ) -> Protected:
-    """Hide every cell that must be hidden; returns new frames with ``prikket`` added."""
+    """Hide every cell that must be hidden; returns new frames with ``prikket`` added.
+
+    ``cache`` keeps the outcomes of components solved by earlier publications
+    (:class:`nir.publication.suppression.ComponentCache`).
+    """
     from nir.publication.suppression import gauss_suppress
 
     model = build_model(frames, catalog, threshold)
     virtual = np.array([c.table == VIRTUAL for c in model.cells], dtype=bool)
     result = gauss_suppress(
-        model.x, model.values, model.primary, inner_nonneg=model.inner_nonneg, forced=virtual
+        model.x,
+        model.values,
+        model.primary,
+        inner_nonneg=model.inner_nonneg,
+        forced=virtual,
+        cache=cache,
     )
     out = {name: f.copy() for name, f in frames.items()}
     masks: dict[str, dict[str, np.ndarray]] = {}

@@ -126,7 +126,7 @@ from scipy.sparse.csgraph import connected_components
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SuppressionResult", "candidate_order", "gauss_suppress"]
+__all__ = ["ComponentCache", "SuppressionResult", "candidate_order", "gauss_suppress"]
 
 Row = dict[int, int]
 
@@ -529,6 +529,88 @@ class _Component:
             assert outcome == "published"
 
 
+# --------------------------------------------------------------------------- component cache
+
+
+class ComponentCache:
+    """Outcomes of solved components, kept between runs in a folder (one small file each).
+
+    A component's outcome (published, primary or singleton for each candidate, in order) is a
+    function of its rows, the candidate order, the forced cells and the flags, and its key is a
+    hash of exactly those (inner cells renumbered by rank, so where the component sits in the
+    whole model does not matter). A monthly publication changes few components: the years
+    already final and the older months give the same keys and are not solved again. A file
+    that cannot be read is a miss; the independent audit checks the result either way.
+    """
+
+    VERSION = "1"
+
+    def __init__(self, folder) -> None:
+        from pathlib import Path
+
+        self.folder = Path(folder)
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str):
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> list[str] | None:
+        import json
+
+        try:
+            out = json.loads(self._path(key).read_text("utf-8"))
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        if not isinstance(out, list) or not all(
+            o in ("published", "primary", "singleton") for o in out
+        ):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return out
+
+    def put(self, key: str, outcomes: list[str]) -> None:
+        import json
+
+        from nir.files import atomic_write_text
+
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(outcomes))
+        except OSError as exc:  # a cache: a full disk costs speed, not the publication
+            log.warning("suppression cache not written: %s", exc)
+
+
+def _renumbered(cand_rows: list[Row], tracked_rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """The rows with their inner cells renumbered 0.. by rank (relative order kept)."""
+    ids = sorted({j for r in (*cand_rows, *tracked_rows) for j in r})
+    rank = {j: n for n, j in enumerate(ids)}
+    return (
+        [{rank[j]: v for j, v in r.items()} for r in cand_rows],
+        [{rank[j]: v for j, v in r.items()} for r in tracked_rows],
+    )
+
+
+def _component_key(
+    n_forced: int,
+    cand_rows: list[Row],
+    tracked_rows: list[Row],
+    n_primary: int,
+    is_singleton: list[bool],
+) -> str:
+    import hashlib
+
+    h = hashlib.sha256(f"v{ComponentCache.VERSION};{n_forced};{n_primary};".encode())
+    for rows in (cand_rows, tracked_rows):
+        h.update(repr([sorted(r.items()) for r in rows]).encode())
+        h.update(b"|")
+    h.update(bytes(is_singleton))
+    return h.hexdigest()
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -541,6 +623,7 @@ def gauss_suppress(
     inner_values: np.ndarray | None = None,
     order: np.ndarray | None = None,
     forced: np.ndarray | None = None,
+    cache: ComponentCache | None = None,
 ) -> SuppressionResult:
     """Secondary suppression by Gaussian elimination (see the module docstring).
 
@@ -550,7 +633,8 @@ def gauss_suppress(
     the zero rule; ``inner_values``: true inner frequencies where known (NaN = unknown), used for
     singletons; ``order``: explicit candidate order (cell indices; primary and forced cells in it
     are skipped, candidates missing from it follow in the default order); ``forced``: cells that
-    are never suppressed.
+    are never suppressed; ``cache``: outcomes of components solved before (a component's
+    outcome is a function of its rows, its order and its flags, see :class:`ComponentCache`).
     """
     m = _as_csr(x)
     n_cells, n_inner = m.shape
@@ -648,21 +732,43 @@ def gauss_suppress(
         cc = by_cand.get(lab, np.empty(0, dtype=np.intp)).tolist()
         pc = by_prim[lab].tolist()
         ic = by_inner.get(lab, np.empty(0, dtype=np.intp)).tolist()
+        cand_rows = [row_of(i) for i in fc + cc]
+        tracked_rows = [row_of(i) for i in pc] + [{j: 1} for j in ic]
+        is_singleton = [bool(vals[i] == 1) for i in pc] + [True] * len(ic)
+        n_primary = len(pc)
+        key = None
+        if cache is not None:
+            # inner cells renumbered by rank inside the component: the same figures give the
+            # same key (and the same elimination) wherever the component sits in the model
+            cand_rows, tracked_rows = _renumbered(cand_rows, tracked_rows)
+            key = _component_key(len(fc), cand_rows, tracked_rows, n_primary, is_singleton)
+            outcomes = cache.get(key)
+            if outcomes is not None and len(outcomes) == len(cc):
+                for cell, outcome in zip(cc, outcomes, strict=True):
+                    if outcome != "published":
+                        secondary[cell] = True
+                        singleton_extra += outcome == "singleton"
+                tried += len(cc)
+                continue
         comp = _Component(
-            cand_rows=[row_of(i) for i in fc + cc],
-            tracked_rows=[row_of(i) for i in pc] + [{j: 1} for j in ic],
-            is_primary=[True] * len(pc) + [False] * len(ic),
-            is_singleton=[vals[i] == 1 for i in pc] + [True] * len(ic),
+            cand_rows=cand_rows,
+            tracked_rows=tracked_rows,
+            is_primary=[True] * n_primary + [False] * len(ic),
+            is_singleton=is_singleton,
         )
         for c in range(len(fc)):
             comp.force(c)
+        outcomes = []
         for c, cell in enumerate(cc, start=len(fc)):
             outcome = comp.process(c)
+            outcomes.append(outcome)
             if outcome != "published":
                 secondary[cell] = True
                 if outcome == "singleton":
                     singleton_extra += 1
         tried += len(cc)
+        if cache is not None and key is not None:
+            cache.put(key, outcomes)
 
     return SuppressionResult(
         secondary=secondary,
