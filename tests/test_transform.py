@@ -94,24 +94,23 @@ def test_build_without_warehouse_says_to_load_first(tmp_path: Path) -> None:
         build(s, date(2024, 2, 1))
 
 
+def _person(**changes: object) -> dict:
+    """One valid raw person row; ``changes`` override columns."""
+    row = dict(
+        nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
+        fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
+        regelverk="INTROL", kategori="RETT_OG_PLIKT", skjermet=False,
+        endret_tid=datetime(2024, 1, 1),
+    )  # fmt: skip
+    return row | changes
+
+
 @pytest.mark.integration
 def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path / "data")
     create_raw(s.warehouse)
     snap = date(2024, 2, 1)
-    insert(
-        s.warehouse,
-        snap,
-        "personer",
-        [
-            dict(
-                nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
-                fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
-                regelverk="INTROL", kategori="RETT_OG_PLIKT", skjermet=False,
-                endret_tid=datetime(2024, 1, 1),
-            )
-        ],
-    )  # fmt: skip
+    insert(s.warehouse, snap, "personer", [_person()])
     spell = dict(
         deltakelse_id=7, nir_lopenr=1, programkommune="0301", startdato=date(2023, 1, 1),
         avsluttet_av_system=False, registrert_tid=datetime(2023, 1, 2),
@@ -131,19 +130,7 @@ def test_a_null_in_a_guarded_column_fails_the_models_not_null_test(tmp_path: Pat
     s = load_settings(data_dir=tmp_path / "data")
     create_raw(s.warehouse)
     snap = date(2024, 2, 1)
-    insert(
-        s.warehouse,
-        snap,
-        "personer",
-        [
-            dict(
-                nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
-                fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
-                regelverk=None, kategori="RETT_OG_PLIKT", skjermet=False,
-                endret_tid=datetime(2024, 1, 1),
-            )
-        ],
-    )  # fmt: skip
+    insert(s.warehouse, snap, "personer", [_person(regelverk=None)])
     with pytest.raises(TransformError) as info:
         build(s, snap)
     assert "not_null_columns_stg_nir__personer" in str(info.value)

@@ -84,11 +84,7 @@ def _dbt_environ(settings: Settings, snapshot: date | None) -> dict[str, str | N
 def _env(settings: Settings, snapshot: date | None) -> dict[str, str]:
     """This process's environment with :func:`_dbt_environ` applied (for a dbt subprocess)."""
     env = dict(os.environ)
-    for key, value in _dbt_environ(settings, snapshot).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
+    _apply(env, _dbt_environ(settings, snapshot))
     return env
 
 
@@ -103,22 +99,23 @@ def _dbt_executable() -> list[str]:
 _IN_PROCESS = threading.Lock()
 
 
+def _apply(env: dict[str, str] | os._Environ, values: dict[str, str | None]) -> None:
+    """Set each of ``values`` in ``env``; ``None`` unsets."""
+    for key, value in values.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+
+
 @contextmanager
 def _environ(values: dict[str, str | None]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(os.environ, values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _apply(os.environ, saved)
 
 
 def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | None) -> str:
