@@ -115,14 +115,19 @@ about 6-9 s of CPU; a single component of 21 600 cells (three measures linked by
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from math import gcd
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+from nir.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -545,19 +550,15 @@ class ComponentCache:
 
     VERSION = "1"
 
-    def __init__(self, folder) -> None:
-        from pathlib import Path
-
+    def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
         self.hits = 0
         self.misses = 0
 
-    def _path(self, key: str):
+    def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> list[str] | None:
-        import json
-
         try:
             out = json.loads(self._path(key).read_text("utf-8"))
         except (OSError, ValueError):
@@ -572,10 +573,6 @@ class ComponentCache:
         return out
 
     def put(self, key: str, outcomes: list[str]) -> None:
-        import json
-
-        from nir.files import atomic_write_text
-
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -601,8 +598,6 @@ def _component_key(
     n_primary: int,
     is_singleton: list[bool],
 ) -> str:
-    import hashlib
-
     h = hashlib.sha256(f"v{ComponentCache.VERSION};{n_forced};{n_primary};".encode())
     for rows in (cand_rows, tracked_rows):
         h.update(repr([sorted(r.items()) for r in rows]).encode())
