@@ -658,35 +658,6 @@ def rotate_key(
 
 
 def main() -> None:
-    """The ``nir`` command: runs it, then leaves without the interpreter's teardown.
-
-    Native libraries (DuckDB, Arrow, GX's and dbt's imports) keep threads whose destructors
-    can abort a process that is shutting down ("terminate called without an active
-    exception", seen under load in CI after the command had finished and printed its result).
-    Everything a command writes is flushed and closed by then, so the exit code is passed
-    straight to the OS.
-    """
-    import contextlib
-    import logging
-    import os
-
-    try:
-        _main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    logging.shutdown()
-    os._exit(code)
-
-
-def _main() -> None:
     try:
         app()
     except (NirError, ConfigError) as exc:

@@ -269,7 +269,6 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     from nir.gate import validate_publication
     from nir.publication import disclosure
     from nir.publication.attack import audit_publication
-    from nir.publication.suppression import ComponentCache
 
     catalog = load_catalog(settings)
     frames, types = _read_frames(settings, catalog)
@@ -278,7 +277,6 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         catalog,
         threshold=int(settings.suppression_threshold),
         min_share_denominator=int(settings.min_share_denominator),
-        cache=ComponentCache(settings.data_dir / "cache" / "suppression"),
     )
     try:
         audit = audit_publication(
