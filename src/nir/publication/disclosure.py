@@ -34,7 +34,6 @@ import pandas as pd
 from scipy import sparse
 
 from nir.catalog import PublishedTable
-from nir.publication.suppression import ComponentCache
 
 TOTAL_REGION = "0000"
 REST = "_rest"
@@ -496,13 +495,8 @@ def protect(
     *,
     threshold: int,
     min_share_denominator: int,
-    cache: ComponentCache | None = None,
 ) -> Protected:
-    """Hide every cell that must be hidden; returns new frames with ``prikket`` added.
-
-    ``cache`` keeps the outcomes of components solved by earlier publications
-    (:class:`nir.publication.suppression.ComponentCache`).
-    """
+    """Hide every cell that must be hidden; returns new frames with ``prikket`` added."""
     from nir.publication.suppression import gauss_suppress
 
     model = build_model(frames, catalog, threshold)
@@ -513,7 +507,6 @@ def protect(
         model.primary,
         inner_nonneg=model.inner_nonneg,
         forced=virtual,
-        cache=cache,
     )
     out = {name: f.copy() for name, f in frames.items()}
     masks: dict[str, dict[str, np.ndarray]] = {}

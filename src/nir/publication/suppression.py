@@ -731,39 +731,32 @@ def gauss_suppress(
         tracked_rows = [row_of(i) for i in pc] + [{j: 1} for j in ic]
         is_singleton = [bool(vals[i] == 1) for i in pc] + [True] * len(ic)
         n_primary = len(pc)
-        key = None
+        key, outcomes = None, None
         if cache is not None:
             # inner cells renumbered by rank inside the component: the same figures give the
             # same key (and the same elimination) wherever the component sits in the model
             cand_rows, tracked_rows = _renumbered(cand_rows, tracked_rows)
             key = _component_key(len(fc), cand_rows, tracked_rows, n_primary, is_singleton)
             outcomes = cache.get(key)
-            if outcomes is not None and len(outcomes) == len(cc):
-                for cell, outcome in zip(cc, outcomes, strict=True):
-                    if outcome != "published":
-                        secondary[cell] = True
-                        singleton_extra += outcome == "singleton"
-                tried += len(cc)
-                continue
-        comp = _Component(
-            cand_rows=cand_rows,
-            tracked_rows=tracked_rows,
-            is_primary=[True] * n_primary + [False] * len(ic),
-            is_singleton=is_singleton,
-        )
-        for c in range(len(fc)):
-            comp.force(c)
-        outcomes = []
-        for c, cell in enumerate(cc, start=len(fc)):
-            outcome = comp.process(c)
-            outcomes.append(outcome)
+            if outcomes is not None and len(outcomes) != len(cc):
+                outcomes = None
+        if outcomes is None:
+            comp = _Component(
+                cand_rows=cand_rows,
+                tracked_rows=tracked_rows,
+                is_primary=[True] * n_primary + [False] * len(ic),
+                is_singleton=is_singleton,
+            )
+            for c in range(len(fc)):
+                comp.force(c)
+            outcomes = [comp.process(c) for c in range(len(fc), len(fc) + len(cc))]
+            if cache is not None and key is not None:
+                cache.put(key, outcomes)
+        for cell, outcome in zip(cc, outcomes, strict=True):
             if outcome != "published":
                 secondary[cell] = True
-                if outcome == "singleton":
-                    singleton_extra += 1
+                singleton_extra += outcome == "singleton"
         tried += len(cc)
-        if cache is not None and key is not None:
-            cache.put(key, outcomes)
 
     return SuppressionResult(
         secondary=secondary,
