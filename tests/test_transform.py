@@ -121,7 +121,10 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
     message = str(info.value)
     assert "\n" not in message
     assert "unique_stg_nir__deltakelser_deltakelse_id" in message
-    assert str(s.data_dir / "dbt" / "logs" / "dbt.log") in message
+    log = s.data_dir / "dbt" / "logs" / "dbt.log"
+    assert str(log) in message
+    # the log the message points to exists and holds the failure (dbt in this process)
+    assert "unique_stg_nir__deltakelser_deltakelse_id" in log.read_text("utf-8")
     assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
 
 

@@ -130,9 +130,10 @@ def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | Non
 
     with _IN_PROCESS, _environ(_dbt_environ(settings, snapshot)):
         try:
-            # console logging off (the log file keeps everything): failures are reported
-            # by nir in one line, from run_results.json
-            result = dbtRunner().invoke([*args, "--log-level", "none"])
+            # console logging off, the log file keeps everything (dbt's --log-level sets
+            # both unless --log-level-file is given): failures are reported by nir in one
+            # line, from run_results.json, and the log is where an engineer reads on
+            result = dbtRunner().invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
         finally:
             env = DuckDBConnectionManager._ENV
             DuckDBConnectionManager._ENV = None
