@@ -143,7 +143,7 @@ def test_status_json_on_an_empty_data_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["published"] is None and doc["gates"] == []
-    assert doc["paths"]["published_db"] == "published/statistikk.duckdb"
+    assert doc["paths"]["published_db"] == "published/nir.duckdb"
 
 
 def test_status_json_paths_are_relative_to_the_data_directory(populated):
@@ -164,13 +164,12 @@ def test_status_json_paths_are_relative_to_the_data_directory(populated):
     assert str(populated.data_dir) not in text.stdout
 
 
-@pytest.mark.xfail(
-    reason="delivery side (nir.delivery.load): a missing folder is quarantined today",
-    strict=False,
-)
-def test_load_of_a_folder_that_does_not_exist_quarantines_nothing(tmp_path):
+@pytest.mark.parametrize("command", ["load", "check"])
+def test_load_of_a_folder_that_does_not_exist_quarantines_nothing(tmp_path, command):
+    """A mistyped path is a usage mistake (exit 2), not a rejected delivery (exit 3)."""
     data = tmp_path / "data"
-    proc = nir("load", str(tmp_path / "nonexistent"), data_dir=data)
-    assert proc.returncode != 0
-    assert "does not exist" in one_line(proc)
+    proc = nir(command, str(tmp_path / "nonexistent"), data_dir=data)
+    assert proc.returncode == 2
+    assert "nonexistent: the delivery folder does not exist" in one_line(proc)
     assert not (data / "quarantine").exists() or not any((data / "quarantine").iterdir())
+    assert not (data / "logs" / "load_log.jsonl").exists()

@@ -33,6 +33,12 @@ class ContractError(NirError):
         super().__init__(f"delivery {delivery} rejected: {first}{more}")
 
 
+class DeliveryNotFound(NirError):
+    """The delivery folder given does not exist: a mistyped path, nothing to quarantine."""
+
+    exit_code = 2
+
+
 class WarehouseBusyError(NirError):
     """Another process holds the warehouse for writing. Transient: retry later."""
 

@@ -35,7 +35,7 @@ from nir.delivery.check import (
     parse_delivery,
 )
 from nir.delivery.pseudonymize import key_id, pseudonymise_table
-from nir.errors import ContractError, DeliveryHeld, NirError, one_line, scrub
+from nir.errors import ContractError, DeliveryHeld, DeliveryNotFound, NirError, one_line, scrub
 from nir.warehouse import connect, writer_lock
 
 
@@ -236,9 +236,22 @@ def hold(settings: Settings, path: Path, snapshot: str, reasons: list[str]) -> P
     return target
 
 
+def _existing_folder(settings: Settings, path: Path) -> Path:
+    """``path`` resolved; a path that is not a folder is a mistake of the caller, not a
+    delivery that breaks the contract: nothing is quarantined or logged."""
+    resolved = Path(path).resolve()
+    if not resolved.is_dir():
+        what = "is a file, not a folder" if resolved.exists() else "does not exist"
+        raise DeliveryNotFound(
+            f"{path}: the delivery folder {what}; give a folder <landing>/<YYYY-MM-DD>/ "
+            f"(the landing folder is {settings.landing})"
+        )
+    return resolved
+
+
 def check_or_quarantine(settings: Settings, path: Path) -> CheckedDelivery:
     """Check the delivery; if it breaks the contract, quarantine it and raise ContractError."""
-    path = Path(path).resolve()
+    path = _existing_folder(settings, path)
     started = time.monotonic()
     try:
         return parse_delivery(path, settings)
@@ -408,7 +421,7 @@ def review(settings: Settings, path: Path) -> tuple[list[Problem], list[str]]:
     """What ``nir check`` reports: contract problems, else the anomalies a load would hold
     the delivery for (against the warehouse's previous snapshot when it can be read)."""
     try:
-        delivery = parse_delivery(Path(path).resolve(), settings)
+        delivery = parse_delivery(_existing_folder(settings, path), settings)
     except DeliveryRejected as exc:
         return exc.problems, []
     previous = None
