@@ -14,7 +14,9 @@ is the export for the **previous month** (snapshot 2024-02-01 = period 2024-01):
    snapshot is held: the run fails and says so; trigger it with the run conf
    `{"accept_anomaly": true}` to load it anyway) → `build` (dbt, for this snapshot) →
    `gate` (completeness and publication suites) → `publish` (write-audit-publish; outlet:
-   the published-statistics asset, which schedules `nir_annual`);
+   the published-statistics asset, which schedules `nir_annual`) → `docs` (the offline docs
+   in `data/docs/`: dbt's docs, regenerated only when the project changed, and the gate's
+   page per snapshot; the gate rewrites its pages itself, passed or failed);
 5. `control_lists` — the kommuner's control lists, written even when the gate fails.
 
 Tasks that write DuckDB run in the `nir_duckdb` pool (one slot) and the DAG allows one active
@@ -104,6 +106,11 @@ def nir_monthly() -> None:
         return str(path)
 
     @task(pool=DUCKDB_POOL)
+    def docs(snapshot: str) -> str:
+        with fail_fast():
+            return str(pipeline.docs(settings(), as_date(snapshot)))
+
+    @task(pool=DUCKDB_POOL)
     def control_lists(snapshot: str) -> str:
         with fail_fast():
             return str(pipeline.control_lists(settings(), as_date(snapshot)))
@@ -117,6 +124,7 @@ def nir_monthly() -> None:
         >> built
         >> gate(snapshot)
         >> publish(snapshot)
+        >> docs(snapshot)
     )
     built >> control_lists(snapshot)
 

@@ -14,7 +14,7 @@ from test_gate_fixtures import make_snapshot
 from nir.config import load_settings
 from nir.docs_site import write_docs
 from nir.gate import _shown, run_gate
-from nir.warehouse.dbt import build_publishing
+from nir.warehouse.dbt import build_publishing, dbt_dir, project_key, run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,7 @@ def test_the_site_has_an_index_dbt_docs_and_a_gate_page(site):
     assert index == docs / "index.html"
     assert sorted(p.name for p in docs.iterdir()) == [
         "dbt.html",
+        "dbt.html.key",
         "gate-2024-02-01.html",
         "index.html",
     ]
@@ -106,3 +107,39 @@ def test_failing_kommune_checks_name_the_kommuner(site):
 )
 def test_a_share_is_shown_with_its_limits_precision(observed, limit, shown):
     assert _shown(observed, limit) == shown
+
+
+def test_dbt_docs_are_generated_again_only_when_the_project_changed(site):
+    """The monthly run writes the docs every time; dbt's page costs a dbt run only when the
+    project changed (its key is the project's hash)."""
+    settings, _ = site
+    docs = settings.data_dir / "docs"
+    generated = dbt_dir(settings) / "target" / "static_index.html"
+    assert (docs / "dbt.html.key").read_text("utf-8") == project_key(settings)
+    generated.unlink()
+    write_docs(settings)
+    assert not generated.exists()  # dbt did not run: the page was current
+    (docs / "dbt.html.key").write_text("an older project", "utf-8")
+    write_docs(settings)
+    assert generated.is_file()
+    assert (docs / "dbt.html.key").read_text("utf-8") == project_key(settings)
+
+
+def test_a_failing_gate_writes_its_page_without_starting_dbt(tmp_path):
+    from nir import pipeline
+    from nir.gate import GateFailed
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    make_snapshot(settings, SNAP, ikke_registrert_2023=0.2)  # over the 5 % limit
+    with pytest.raises(GateFailed):  # records its results: the gate's views read them
+        run_gate(settings, SNAP)
+    # the gate's views, as `nir build` leaves them (the fixture writes the marts directly)
+    run_dbt(settings, ["run", "--select", "staging.gate"], what="dbt run", snapshot=SNAP)
+    assert not (settings.data_dir / "docs").exists()
+    with pytest.raises(GateFailed):
+        pipeline.gate(settings, SNAP)
+    docs = settings.data_dir / "docs"
+    assert sorted(p.name for p in docs.iterdir()) == ["gate-2024-02-01.html", "index.html"]
+    page = (docs / "gate-2024-02-01.html").read_text("utf-8")
+    assert "Gate of snapshot 2024-02-01: <span class='failed'>FAILED</span>" in page
+    assert "make docs" in (docs / "index.html").read_text("utf-8")

@@ -42,12 +42,15 @@ def docs_dir(settings: Settings) -> Path:
     return settings.data_dir / "docs"
 
 
-def write_docs(settings: Settings, snapshot: date | None = None) -> Path:
+def write_docs(settings: Settings, snapshot: date | None = None, *, dbt: bool = True) -> Path:
     """Write the offline docs under ``<data>/docs/``; returns its ``index.html``.
 
-    ``snapshot`` is the one dbt's docs are generated for (the dbt var every command needs);
-    default: the newest snapshot the gate has judged. Gate pages are written for every judged
-    snapshot. Raises :class:`NirError` when the warehouse holds no gate result yet.
+    ``snapshot`` is the one dbt's docs are generated for; default: the newest snapshot the
+    gate has judged. Gate pages are written for every judged snapshot. The dbt page is
+    generated again only when the project changed since it was written (its key, the
+    project's hash, is kept beside it); ``dbt=False`` leaves it as it is (the gate writes its
+    pages that way, without starting dbt). Raises :class:`NirError` when the warehouse holds
+    no gate result yet.
     """
     checks = _gate_checks(settings)
     if not checks:
@@ -60,7 +63,9 @@ def write_docs(settings: Settings, snapshot: date | None = None) -> Path:
         snapshot = snapshots[0]
     out = docs_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
-    dbt_page = write_dbt_docs(settings, snapshot, out / "dbt.html")
+    dbt_page = out / "dbt.html"
+    if dbt:
+        write_dbt_docs(settings, snapshot, dbt_page)
     pages = []
     for snap in snapshots:
         rows = [c for c in checks if c["snapshot_date"] == snap]
@@ -72,10 +77,15 @@ def write_docs(settings: Settings, snapshot: date | None = None) -> Path:
 
 # --- dbt docs ----------------------------------------------------------------------------------
 def write_dbt_docs(settings: Settings, snapshot: date, target: Path) -> Path:
-    """``dbt docs generate --static`` for ``snapshot``, copied to ``target``."""
+    """``dbt docs generate --static`` for ``snapshot``, copied to ``target``, unless
+    ``target`` was generated from the same project (``<target>.key``)."""
     from nir.warehouse import writer_lock
-    from nir.warehouse.dbt import dbt_dir, run_dbt
+    from nir.warehouse.dbt import dbt_dir, project_key, run_dbt
 
+    key_file = target.with_name(target.name + ".key")
+    key = project_key(settings)
+    if target.is_file() and key_file.is_file() and key_file.read_text("utf-8") == key:
+        return target
     args = ["docs", "generate", "--static", "--quiet"]
     with writer_lock(settings):
         run_dbt(settings, args, what="dbt docs generate --static", snapshot=snapshot)
@@ -85,6 +95,7 @@ def write_dbt_docs(settings: Settings, snapshot: date, target: Path) -> Path:
     tmp = target.with_name(target.name + ".tmp")
     shutil.copyfile(page, tmp)
     os.replace(tmp, target)
+    atomic_write_text(key_file, key)
     return target
 
 
@@ -205,13 +216,17 @@ def _index_html(
             f"{escape(str(rec.get('published_at')))} "
             f"(<code>{escape(os.path.relpath(settings.published_db, out))}</code>).</p>"
         )
+    dbt_link = (
+        f"<p><a href='{escape(dbt_page.name)}'>The dbt project</a>: every model and column "
+        "described, with the lineage from the register's exports to the published tables.</p>"
+        if dbt_page.is_file()
+        else "<p>The dbt project's docs are not written yet (<code>make docs</code>).</p>"
+    )
     return (
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
         f"<title>NIR statistics: documentation</title>{STYLE}"
         "<h1>NIR statistics: documentation</h1>"
-        f"{pub}"
-        f"<p><a href='{escape(dbt_page.name)}'>The dbt project</a>: every model and column "
-        "described, with the lineage from the register's exports to the published tables.</p>"
+        f"{pub}{dbt_link}"
         "<h2>The gate, per snapshot</h2>"
         "<table><tr><th>snapshot</th><th>verdict</th><th>warnings</th></tr>"
         f"{''.join(items)}</table></html>"

@@ -7,10 +7,13 @@ Each step takes the settings and the snapshot it works on, does one thing, and r
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
 from nir.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def delivery_dir(settings: Settings, snapshot: date) -> Path:
@@ -60,10 +63,35 @@ def build(settings: Settings, snapshot: date, *, controls_only: bool = False) ->
 
 
 def gate(settings: Settings, snapshot: date) -> None:
-    """Run the completeness and publication suites; raise ``GateFailed`` when a hard one fails."""
+    """Run the completeness and publication suites; raise ``GateFailed`` when a hard one fails.
+
+    Passed or failed, the gate's pages in ``<data>/docs/`` are rewritten with its verdict.
+    """
     from nir.gate import run_gate
 
-    run_gate(settings, snapshot)
+    try:
+        run_gate(settings, snapshot)
+    finally:
+        _gate_pages(settings)
+
+
+def _gate_pages(settings: Settings) -> None:
+    """The docs' gate pages and index (no dbt): a failure to write them is logged, not raised,
+    so it never hides the gate's own outcome."""
+    from nir.docs_site import write_docs
+    from nir.errors import NirError
+
+    try:
+        write_docs(settings, dbt=False)
+    except (NirError, OSError) as exc:
+        log.warning("the gate's pages were not written: %s", exc)
+
+
+def docs(settings: Settings, snapshot: date) -> Path:
+    """Write the offline docs (dbt's docs, the gate's pages, an index); returns the index."""
+    from nir.docs_site import write_docs
+
+    return write_docs(settings, snapshot)
 
 
 def publish(settings: Settings, snapshot: date) -> Path:

@@ -352,7 +352,7 @@ def parse(settings: Settings) -> Path:
     from nir.files import atomic_write_text
 
     manifest = dbt_dir(settings) / "target" / "manifest.json"
-    cached = parse_cache_dir() / _project_key(settings) / "manifest.json"
+    cached = parse_cache_dir() / project_key(settings) / "manifest.json"
     if cached.is_file():
         manifest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(manifest, cached.read_text("utf-8"))
@@ -375,7 +375,7 @@ def parse_cache_dir() -> Path:
     return Path(root) / "dbt-parse"
 
 
-def _project_key(settings: Settings) -> str:
+def project_key(settings: Settings) -> str:
     """A hash of what a parsed manifest depends on: dbt's version, the vars, every file."""
     from importlib.metadata import version
 
