@@ -1,10 +1,8 @@
 """The published database as a new analyst meets it (issue #14), on a small real run:
 the synthetic warehouse of test_gate_fixtures, the gate, `publish`.
 
-Tests marked ``NEEDS_WIRING`` check the published file's design recommended for publish.py
-(file ``nir.duckdb``, views in ``main``, comments, per-cell ``<figure>_status`` columns, the
-label tables, Parquet metadata, ``jsonstat/``): they are expected to fail until publish.py
-writes it. Remove the mark once it does. The others pass today.
+The published file ``nir.duckdb``: views in ``main``, comments, per-cell ``<measure>_status``
+columns, the label tables, Parquet metadata and ``jsonstat/``, all written by ``publish``.
 """
 
 from __future__ import annotations
@@ -35,9 +33,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAP = date(2024, 3, 1)  # the final snapshot of 2023: 2023 endelig, 2024 forelopig
-NEEDS_WIRING = pytest.mark.xfail(
-    reason="needs publish.py to write the recommended design (issue #14 part E)", strict=False
-)
 NOT_CODES = ("aar", "periode", "region")  # years, periods: their own labels; regions: regioner
 
 
@@ -143,8 +138,8 @@ def _compare_jsonstat(path: Path, table, frame: list[dict]) -> int:
             key = (*(str(row[d]) for d in grain), m)
             got, mark = v[key], s[key]
             missing = got is None or (isinstance(got, float) and math.isnan(got))
-            if row[m] is None:
-                assert missing and mark == ":", key
+            if row[m] is None:  # hidden (":") or no figure (".."), as the row's status says
+                assert missing and mark == row.get(f"{m}_status", ":"), key
             else:
                 assert float(got) == pytest.approx(float(row[m])), key
                 shown = None if not isinstance(mark, str) else mark
@@ -175,14 +170,12 @@ def _published_file(settings) -> Path:
     return settings.published_dir / "nir.duckdb"
 
 
-@NEEDS_WIRING
 def test_the_file_is_not_named_like_its_schema(run):
     settings, _ = run
     assert settings.published_db.stem != "statistikk"
     assert _published_file(settings).is_file()
 
 
-@NEEDS_WIRING
 def test_plain_table_names_work_when_opened_or_attached_read_only(run):
     settings, catalog = run
     db = _published_file(settings)
@@ -244,7 +237,6 @@ def _duckdb_cli(tmp_path: Path) -> Path:
     return bin_dir
 
 
-@NEEDS_WIRING
 def test_the_readme_example_queries_run_unchanged(run, tmp_path):
     settings, _ = run
     bin_dir = _duckdb_cli(tmp_path)
@@ -262,7 +254,6 @@ def test_the_readme_example_queries_run_unchanged(run, tmp_path):
         assert proc.stdout.strip(), command
 
 
-@NEEDS_WIRING
 def test_every_published_table_and_column_has_a_comment(run):
     settings, catalog = run
     con = duckdb.connect(str(_published_file(settings)), read_only=True)
@@ -281,7 +272,6 @@ def test_every_published_table_and_column_has_a_comment(run):
     assert [f"{t}.{c}" for t, c, comment in columns if not (comment or "").strip()] == []
 
 
-@NEEDS_WIRING
 def test_every_code_in_the_published_file_has_a_label(run):
     settings, catalog = run
     con = duckdb.connect(str(_published_file(settings)), read_only=True)
@@ -291,7 +281,6 @@ def test_every_code_in_the_published_file_has_a_label(run):
         con.close()
 
 
-@NEEDS_WIRING
 def test_each_figure_has_a_status_saying_hidden_preliminary_or_final(run):
     settings, catalog = run
     con = duckdb.connect(str(_published_file(settings)), read_only=True)
@@ -318,7 +307,6 @@ def test_each_figure_has_a_status_saying_hidden_preliminary_or_final(run):
     assert hidden >= 0 and {"forelopig", "endelig"} <= statuses
 
 
-@NEEDS_WIRING
 def test_parquet_files_carry_the_descriptions(run):
     import pyarrow.parquet as pq
 
@@ -342,7 +330,6 @@ def test_parquet_files_carry_the_descriptions(run):
             assert got and got == comments[(t, field.name)], f"{t}.{field.name}"
 
 
-@NEEDS_WIRING
 def test_published_jsonstat_files_read_back_to_the_tables(run):
     settings, catalog = run
     folder = settings.published_dir / "jsonstat"

@@ -19,7 +19,7 @@ def test_embedded_defaults_put_everything_under_data(monkeypatch):
     assert s.data_dir == data
     assert s.warehouse == data / "warehouse" / "warehouse.duckdb"
     assert s.landing == data / "landing"
-    assert s.published_db == data / "published" / "statistikk.duckdb"
+    assert s.published_db == data / "published" / "nir.duckdb"
     assert s.suppression_threshold == 3 and s.min_share_denominator == 5
     assert s.gate_max_ikke_registrert_share == 0.05 and s.gate_max_error_spell_share == 0.10
 

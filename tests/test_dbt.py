@@ -234,12 +234,12 @@ def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_pat
     # national 2023: 9 participants shown; the single 56+ participant hidden; final figures
     assert pub(
         "select aldersgruppe, deltakere, prikket, status, region_navn "
-        "from statistikk.statistikk.deltakelse_aar where aar = 2023 "
+        "from statistikk.deltakelse_aar where aar = 2023 "
         "and nivaa = 'land' and kjonn = 'alle' and aldersgruppe in ('alle', '56+') order by 1"
     ) == [("56+", None, True, "endelig", "Norge"), ("alle", 9, False, "endelig", "Norge")]
     # fylke 32 in 2023: deltakere 2 hidden (primary)
     assert pub(
-        "select deltakere, prikket from statistikk.statistikk.deltakelse_aar "
+        "select deltakere, prikket from statistikk.deltakelse_aar "
         "where aar = 2023 and nivaa = 'fylke' and region = '32' and kjonn = 'alle' "
         "and aldersgruppe = 'alle'"
     ) == [(None, True)]
@@ -248,20 +248,20 @@ def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_pat
     # with its counts. Oslo has 3 avsluttede, so its share is never shown.
     ((avsluttede, direkte, andel),) = pub(
         "select avsluttede, direkte_overgang, andel_direkte_overgang "
-        "from statistikk.statistikk.resultater_aar where aar = 2023 and kjonn = 'alle' "
+        "from statistikk.resultater_aar where aar = 2023 and kjonn = 'alle' "
         "and landbakgrunn_gruppe = 'alle' and region = '0000'"
     )
     assert avsluttede == 5 and direkte in (3, None)
     assert andel == (Decimal("0.600") if direkte == 3 else None)
     assert pub(
-        "select andel_direkte_overgang from statistikk.statistikk.resultater_aar "
+        "select andel_direkte_overgang from statistikk.resultater_aar "
         "where aar = 2023 and kjonn = 'alle' and landbakgrunn_gruppe = 'alle' "
         "and region = '0301'"
     ) == [(None,)]
     # 2024 is preliminary in the March 2024 snapshot
-    assert pub(
-        "select distinct status from statistikk.statistikk.deltakelse_aar where aar = 2024"
-    ) == [("forelopig",)]
+    assert pub("select distinct status from statistikk.deltakelse_aar where aar = 2024") == [
+        ("forelopig",)
+    ]
     # every visible count is the hand-computed mart's
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
@@ -277,7 +277,7 @@ def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_pat
         con.close()
     for r in pub(
         "select aar, nivaa, region, kjonn, aldersgruppe, deltakere, nye_deltakere, avsluttede "
-        "from statistikk.statistikk.deltakelse_aar"
+        "from statistikk.deltakelse_aar"
     ):
         for shown, true in zip(r[5:], mart[r[:5]], strict=True):
             assert shown is None or shown == true

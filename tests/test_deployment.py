@@ -440,13 +440,13 @@ def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) 
     )
 
     # the published statistics: newest snapshot for 2024, the frozen final figures for 2023
-    published = dep.data_dir / "published" / "statistikk.duckdb"
+    published = dep.data_dir / "published" / "nir.duckdb"
     con = duckdb.connect(str(published), read_only=True)
     try:
         rows = dict(
             con.execute(
                 "select aar, max(snapshot_date)::varchar || ' ' || max(status) "
-                "from statistikk.statistikk.deltakelse_aar group by aar"
+                "from statistikk.deltakelse_aar group by aar"
             ).fetchall()
         )
     finally:

@@ -109,8 +109,7 @@ def _published(db: Path) -> dict[str, list]:
             ).fetchall()
         ]
         return {
-            n: con.execute(f"select * from statistikk.statistikk.{n} order by all").fetchall()
-            for n in names
+            n: con.execute(f"select * from statistikk.{n} order by all").fetchall() for n in names
         }
     finally:
         con.close()
@@ -132,7 +131,8 @@ def _sha256(path: Path) -> str:
 
 
 def _assert_publication_consistent(settings) -> None:
-    """The published file is the one its records name, and the Parquet copies match it."""
+    """The published file is the one its records name, the Parquet copies match it and the
+    JSON-stat datasets are of its snapshot."""
     pub = settings.published_dir
     record = json.loads((pub / "statistikk.json").read_text("utf-8"))
     last = json.loads((pub / "publiseringslogg.jsonl").read_text("utf-8").splitlines()[-1])
@@ -140,7 +140,12 @@ def _assert_publication_consistent(settings) -> None:
     assert record["sha256"] == digest
     assert last["sha256"] == digest
     assert _parquet(pub) == _published(settings.published_db)
-    assert not list(pub.glob("statistikk.duckdb.tmp-*"))
+    snapshots = {
+        json.loads(p.read_text("utf-8"))["extension"]["snapshot"]
+        for p in (pub / "jsonstat").glob("*.json")
+    }
+    assert snapshots == {record["snapshot"]}
+    assert not list(pub.glob("nir.duckdb.tmp-*"))
 
 
 def _copy(src, dest: Path):

@@ -49,7 +49,7 @@ def _read(db, sql, params=None):
 def _land_avsluttede(db, aar):
     return _read(
         db,
-        "select avsluttede, snapshot_date, status from statistikk.statistikk.deltakelse_aar "
+        "select avsluttede, snapshot_date, status from statistikk.deltakelse_aar "
         "where aar = ? and nivaa = 'land' and kjonn = 'alle' and aldersgruppe = 'alle'",
         [aar],
     )[0]
@@ -65,8 +65,9 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
         )
     }
     catalog = load_catalog(settings)
+    labels = {"etiketter", "regioner"}  # the label tables, published as they are
     assert (
-        tables
+        tables - labels
         == set(catalog)
         == {
             "deltakelse_aar",
@@ -89,9 +90,11 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
         ]
         assert cols == list(t.published_columns)
         assert not IDENTIFIER_COLUMNS & set(cols)
-    parquet = settings.published_dir / "parquet"
-    assert parquet.is_symlink()
-    assert sorted(p.name for p in parquet.iterdir()) == sorted(f"{t}.parquet" for t in catalog)
+    assert labels < tables
+    parquet, jsonstat = (settings.published_dir / k for k in ("parquet", "jsonstat"))
+    assert parquet.is_symlink() and jsonstat.is_symlink()
+    assert sorted(p.name for p in parquet.iterdir()) == sorted(f"{t}.parquet" for t in tables)
+    assert sorted(p.name for p in jsonstat.iterdir()) == sorted(f"{t}.json" for t in catalog)
     record = json.loads((settings.published_dir / "statistikk.json").read_text())
     assert record["sha256"] == hashlib.sha256(db.read_bytes()).hexdigest()
     assert record["rows"]["deltakelse_aar"] > 0
@@ -99,7 +102,7 @@ def test_publish_writes_the_six_tables_parquet_and_a_record(settings):
         "snapshot": "2024-02-01",
         "status": "forelopig",
     }
-    assert record["file"] == "statistikk.duckdb"  # relative to the published folder
+    assert record["file"] == "nir.duckdb"  # relative to the published folder
     assert record["disclosure"]["audit_recoverable_primary"] == 0
     logged = (settings.published_dir / "publiseringslogg.jsonl").read_text().splitlines()
     assert [json.loads(line)["sha256"] for line in logged] == [record["sha256"]]
@@ -154,13 +157,13 @@ def test_final_figures_are_frozen_and_revisions_published(settings):
     rev = _read(
         db,
         "select forste_verdi, forste_snapshot, endelig_verdi, endring, status "
-        "from statistikk.statistikk.revisjoner "
+        "from statistikk.revisjoner "
         "where aar = 2023 and nivaa = 'land' and maal = 'avsluttede'",
     )
     assert rev == [(first[0], S1, final[0], 12.0, "endelig")]
     rev_2024 = _read(
         db,
-        "select forste_snapshot, status, endring from statistikk.statistikk.revisjoner "
+        "select forste_snapshot, status, endring from statistikk.revisjoner "
         "where aar = 2024 and nivaa = 'land' and maal = 'avsluttede'",
     )
     assert rev_2024 == []  # 2024 is still running: no preliminary figure for the year yet
@@ -191,7 +194,7 @@ READER = textwrap.dedent(
         rows = con.execute(
             "select snapshot_date, sum(avsluttede) filter (where nivaa = 'land'),"
             " sum(avsluttede) filter (where nivaa = 'fylke')"
-            " from statistikk.statistikk.deltakelse_aar"
+            " from statistikk.deltakelse_aar"
             " where aar = 2024 and kjonn = 'alle' and aldersgruppe = 'alle'"
             " group by snapshot_date").fetchall()
         if len(rows) != 1 or rows[0][1] != rows[0][2]:
@@ -294,6 +297,7 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     assert db.read_bytes() == before
     assert not list(settings.published_dir.glob("*.tmp-*"))
     assert sorted(p.name for p in settings.published_dir.glob("parquet-*")) == parquet_before
+    assert len(list(settings.published_dir.glob("jsonstat-*"))) == len(parquet_before)
     record = json.loads((settings.published_dir / "statistikk.json").read_text())
     assert record["snapshot"] == "2024-02-01"
     judged = verdict(settings, S2)  # its figures are never picked for a later publication
@@ -308,7 +312,7 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     )
     hidden = _read(
         db,
-        "select funn, andel_uten_funn, prikket from statistikk.statistikk.registreringskvalitet "
+        "select funn, andel_uten_funn, prikket from statistikk.registreringskvalitet "
         "where region = '4601' and kontroll = 'MANGLER_VEDTAK'",
     )
     assert hidden == [(None, None, True)]
@@ -320,9 +324,7 @@ def test_deleting_the_gx_folder_changes_nothing_published_or_reported(settings):
     _publish(settings, S1)
     _publish(settings, S2, bump=1)
     report = render(collect(settings))
-    published = _read(
-        settings.published_db, "select * from statistikk.statistikk.deltakelse_aar order by all"
-    )
+    published = _read(settings.published_db, "select * from statistikk.deltakelse_aar order by all")
     shutil.rmtree(settings.gx_dir)
     publish(settings, S2)  # the verdicts are in the warehouse, not in GX's files
 
@@ -334,7 +336,7 @@ def test_deleting_the_gx_folder_changes_nothing_published_or_reported(settings):
     assert (
         _read(
             settings.published_db,
-            "select * from statistikk.statistikk.deltakelse_aar order by all",
+            "select * from statistikk.deltakelse_aar order by all",
         )
         == published
     )
@@ -345,7 +347,7 @@ def test_monthly_figures_keep_every_period(settings):
         _publish(settings, snap, bump=i)
     rows = _read(
         settings.published_db,
-        "select periode, snapshot_date, status from statistikk.statistikk.deltakelse_maaned "
+        "select periode, snapshot_date, status from statistikk.deltakelse_maaned "
         "where nivaa = 'land' order by periode",
     )
     assert rows == [

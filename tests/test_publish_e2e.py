@@ -71,8 +71,7 @@ def test_publish_real_output_and_freeze_2023(built):
         }
         assert not cols & IDENTIFIER_COLUMNS
         status = con.execute(
-            "select distinct status, snapshot_date from statistikk.statistikk.resultater_aar "
-            "where aar = 2023"
+            "select distinct status, snapshot_date from statistikk.resultater_aar where aar = 2023"
         ).fetchall()
         assert status == [("endelig", date(2024, 3, 1))]
     finally:

@@ -4,8 +4,10 @@ Run on the new file just before it replaces the published one (``nir.gate
 .validate_publication``): exactly the declared columns (so no identifier column); no visible
 count from 1 to ``suppression_threshold - 1``; a measure declared ``skjules_med`` a count is
 hidden with it; shares in [0, 1], shown only when their counts are shown and the denominator
-is at least ``min_share_denominator``; a row with a hidden cell is flagged ``prikket``; and the
-independent disclosure audit found no hidden cell that the visible ones determine.
+is at least ``min_share_denominator``; a row with a hidden cell is flagged ``prikket``; each
+``<measure>_status`` says ``:`` or ``..`` where the figure is blank and the row's ``status``
+where it is shown; and the independent disclosure audit found no hidden cell that the visible
+ones determine.
 
 The tables and their rules come from the declarations (``nir.catalog``); this suite imports
 nothing from the publishing code.
@@ -38,6 +40,7 @@ IDENTIFIER_COLUMNS = frozenset(
     }
 )
 SHARE_MAX = 1.0
+HIDDEN, NO_FIGURE = ":", ".."  # a cell's <measure>_status when it shows no figure (SSB's symbols)
 
 
 def _any_null(columns: list[str]) -> Condition:
@@ -129,6 +132,27 @@ def _table_checks(
                     },
                 )
             )
+    for m in t.measures:
+        status = f"{m}_status"
+        if m not in cols or status not in cols or "status" not in cols:
+            continue
+        exps += [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=status,
+                value_set=[HIDDEN, NO_FIGURE],
+                row_condition=Column(m).is_null(),
+                meta={"severity": HARD, "label": f"{t.name}.{status}: a blank cell not marked"},
+            ),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=status,
+                column_B="status",
+                row_condition=Column(m).is_not_null(),
+                meta={
+                    "severity": HARD,
+                    "label": f"{t.name}.{status}: a shown figure not marked as its row's status",
+                },
+            ),
+        ]
     return Check(t.name, frame, exps)
 
 

@@ -67,9 +67,26 @@ class PublishedTable:
     noekkeltall: tuple[Noekkeltall, ...] = ()
 
     @property
+    def measures(self) -> dict[str, str]:
+        """The value columns, measure -> kind (``antall``, ``timer``, ``andel``,
+        ``revisjon``), in the order of the model's columns."""
+        kinds: dict[str, str] = {m: s.type for m, s in self.maal.items()}
+        kinds.update({a: "andel" for a in self.andeler})
+        if self.revisjon:
+            kinds.update({self.revisjon[k]: "revisjon" for k in ("forste", "endelig", "endring")})
+        in_order = {c: kinds[c] for c in self.columns if c in kinds}
+        return in_order | {m: k for m, k in kinds.items() if m not in in_order}
+
+    @property
+    def status_columns(self) -> tuple[str, ...]:
+        """One ``<measure>_status`` per measure: the state of each published cell."""
+        return tuple(f"{m}_status" for m in self.measures)
+
+    @property
     def published_columns(self) -> tuple[str, ...]:
-        """The columns of the published table: the model's plus the prikket flag."""
-        return (*self.columns, "prikket")
+        """The columns of the published table: the model's, the prikket flag and one status
+        per measure."""
+        return (*self.columns, "prikket", *self.status_columns)
 
     @property
     def partitions(self) -> tuple[str, ...]:
@@ -189,8 +206,40 @@ def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
     return out
 
 
-def load_catalog(settings: Settings) -> dict[str, PublishedTable]:
-    """The published tables declared in the dbt project (parsed by the last dbt run)."""
+@dataclass(frozen=True)
+class LabelTable:
+    """A table of labels published beside the figures (``meta.etikett_tabell``), as it is."""
+
+    name: str
+    description: str
+    columns: tuple[str, ...]
+    column_docs: dict[str, str] = field(default_factory=dict)
+
+
+def label_tables_from_manifest(manifest: dict[str, Any]) -> dict[str, LabelTable]:
+    """The label tables declared in a parsed dbt manifest, in a stable order."""
+    out: dict[str, LabelTable] = {}
+    nodes = sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("name", ""))
+    for node in nodes:
+        if node.get("resource_type") != "model":
+            continue
+        meta = dict((node.get("config") or {}).get("meta") or {})
+        meta.update(node.get("meta") or {})
+        if not meta.get("etikett_tabell"):
+            continue
+        out[node["name"]] = LabelTable(
+            name=node["name"],
+            description=" ".join((node.get("description") or "").split()),
+            columns=tuple(node.get("columns", {}).keys()),
+            column_docs={
+                c: " ".join((v.get("description") or "").split())
+                for c, v in node.get("columns", {}).items()
+            },
+        )
+    return out
+
+
+def _manifest(settings: Settings) -> tuple[Path, dict[str, Any]]:
     path = manifest_path(settings)
     if not path.is_file():  # no dbt run yet in this data directory: parse the project
         from nir.warehouse.dbt import parse
@@ -198,7 +247,18 @@ def load_catalog(settings: Settings) -> dict[str, PublishedTable]:
         parse(settings)
     if not path.is_file():
         raise NirError(f"no dbt manifest at {path}: dbt parse did not write one")
-    tables = from_manifest(json.loads(path.read_text("utf-8")))
+    return path, json.loads(path.read_text("utf-8"))
+
+
+def load_catalog(settings: Settings) -> dict[str, PublishedTable]:
+    """The published tables declared in the dbt project (parsed by the last dbt run)."""
+    path, manifest = _manifest(settings)
+    tables = from_manifest(manifest)
     if not tables:
         raise NirError(f"the dbt manifest {path} declares no published table (meta publisert)")
     return tables
+
+
+def load_label_tables(settings: Settings) -> dict[str, LabelTable]:
+    """The label tables declared in the dbt project (``meta.etikett_tabell``)."""
+    return label_tables_from_manifest(_manifest(settings)[1])

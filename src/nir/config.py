@@ -166,7 +166,9 @@ class Settings(BaseSettings):
 
     @property
     def published_db(self) -> Path:
-        return self.published_dir / "statistikk.duckdb"
+        # not statistikk.duckdb: a file named like its schema makes statistikk.<table>
+        # ambiguous when opened (catalog and schema would share the name)
+        return self.published_dir / "nir.duckdb"
 
     @property
     def kontroll_dir(self) -> Path:

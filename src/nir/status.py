@@ -115,8 +115,6 @@ def published_figures(settings: Settings) -> list[dict[str, Any]]:
         return []
     con = duckdb.connect(str(settings.published_db), read_only=True)
     try:
-        # the file is statistikk.duckdb: catalog and schema are both "statistikk"
-        con.execute("use statistikk.statistikk")
         rows = con.execute(
             """
             select d.aar, d.status, d.snapshot_date, d.deltakere, d.nye_deltakere,

@@ -75,13 +75,7 @@ UNITS = {
 
 def measures(table: PublishedTable) -> dict[str, str]:
     """The table's value columns (measure -> unit kind), in the order of its columns."""
-    kinds: dict[str, str] = {m: s.type for m, s in table.maal.items()}
-    kinds.update({a: "andel" for a in table.andeler})
-    if table.revisjon:
-        kinds.update({table.revisjon[k]: "revisjon" for k in ("forste", "endelig", "endring")})
-    return {c: kinds[c] for c in table.columns if c in kinds} | {
-        m: k for m, k in kinds.items() if m not in table.columns
-    }
+    return table.measures
 
 
 def write_jsonstat(

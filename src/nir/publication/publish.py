@@ -11,12 +11,18 @@
 3. applies disclosure control to everything published together
    (:mod:`nir.publication.disclosure`) and has the independent audit
    (:mod:`nir.publication.audit`) decide whether any hidden cell can be worked back out;
-4. *writes* a NEW database ``statistikk.duckdb.tmp-<id>`` (schema ``statistikk``, one table per
-   declared published table, the warehouse model's column types) and *audits* it with the
-   publication suite, which also carries the disclosure audit's verdict;
+4. *writes* a NEW database ``nir.duckdb.tmp-<id>`` and *audits* it with the publication
+   suite, which also carries the disclosure audit's verdict. The file explains itself: schema
+   ``statistikk`` holds one table per declared published table (the warehouse model's column
+   types, then ``prikket`` and one ``<measure>_status`` per measure: ``:`` hidden, ``..`` no
+   figure, else ``forelopig``/``endelig``) and the declared label tables
+   (``meta.etikett_tabell``), every table and column with its dbt description as a comment;
+   views of the same names in ``main`` make ``from resultater_aar`` work however the file is
+   opened or attached;
 5. *publishes* it with ``os.replace`` over ``settings.published_db`` (atomic: a reader sees the
-   old file or the new one), with Parquet copies in a new folder ``parquet-<id>/`` that the
-   symlink ``parquet`` is switched to (also atomic);
+   old file or the new one), with Parquet copies (descriptions in the Arrow schema metadata)
+   and JSON-stat 2.0 datasets in new folders ``parquet-<id>/``, ``jsonstat-<id>/`` that the
+   symlinks ``parquet`` and ``jsonstat`` are switched to (also atomic);
 6. records the publication (snapshot, time, sha256, row counts, disclosure figures) in
    ``statistikk.json`` beside the database (what ``nir status`` reads) and in
    ``publiseringslogg.jsonl``.
@@ -37,16 +43,20 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from nir import faults
-from nir.catalog import PublishedTable, load_catalog
+from nir.catalog import PublishedTable, load_catalog, load_label_tables
 from nir.config import Settings
 from nir.errors import NirError
 from nir.files import atomic_write_text
 from nir.gate import GateFailed, PublicationRejected
 
 log = logging.getLogger(__name__)
+
+RECORD = "statistikk.json"  # the publication record beside the database (nir status reads it)
+DERIVED = ("parquet", "jsonstat")  # the copies in other formats: folders behind a symlink each
 
 
 # --- locking ---------------------------------------------------------------------------------
@@ -216,52 +226,130 @@ class PublishError(NirError):
     transient = True
 
 
+SCHEMA = "statistikk"  # the published tables' schema (spec/statistics.md)
+HIDDEN, NO_FIGURE = ":", ".."  # a blank cell's status: hidden by disclosure control, no figure
+PRIKKET_DOC = (
+    "True when at least one figure of the row is hidden by disclosure control; the "
+    "<measure>_status columns say which."
+)
+STATUS_DOC = (
+    "Status of {m}: ':' hidden by disclosure control, '..' no figure (nothing to count), "
+    "'forelopig' preliminary or 'endelig' final (the row's status)."
+)
+
+
 def _read_frames(
-    settings: Settings, catalog: dict[str, PublishedTable]
+    settings: Settings, names: list[str], order: dict[str, tuple[str, ...]]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, list[tuple[str, str]]]]:
-    """The publishing layer's tables (before disclosure control) and their column types."""
+    """The publishing layer's tables ``names`` (before disclosure control) and their column
+    types; a table in ``order`` is read sorted by those columns."""
     from nir.warehouse import connect
 
     con = connect(settings, read_only=True)
     try:
         frames, types = {}, {}
-        for t in catalog.values():
+        for name in names:
             cols = con.execute(
                 "select column_name, data_type from information_schema.columns "
                 "where table_schema = 'publisering' and table_name = ? order by ordinal_position",
-                [t.name],
+                [name],
             ).fetchall()
             if not cols:
                 raise NirError(
-                    f"cannot publish: the warehouse has no publisering.{t.name} (run dbt)"
+                    f"cannot publish: the warehouse has no publisering.{name}: run "
+                    "`nir build` for a snapshot that has passed its gate, then publish"
                 )
-            order = ", ".join(_q(c) for c in t.rad)
-            frames[t.name] = con.execute(
-                f"select * from publisering.{t.name} order by {order}"
-            ).df()
-            types[t.name] = [(c, ty) for c, ty in cols]
+            by = f" order by {', '.join(_q(c) for c in order[name])}" if order.get(name) else ""
+            frames[name] = con.execute(f"select * from publisering.{_q(name)}{by}").df()
+            types[name] = [(c, ty) for c, ty in cols]
     finally:
         con.close()
     return frames, types
+
+
+def read_figures(settings: Settings, catalog: dict[str, PublishedTable]) -> dict[str, pd.DataFrame]:
+    """The published tables' figures before disclosure control (the publishing layer)."""
+    return _read_frames(settings, list(catalog), {t.name: t.rad for t in catalog.values()})[0]
 
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def with_status(t: PublishedTable, protected: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
+    """``protected`` with one ``<measure>_status`` per measure: ``:`` where disclosure control
+    hid the figure, ``..`` where there was none, else the row's ``status``."""
+    out = protected.copy()
+    for m in t.measures:
+        if m not in out.columns:
+            continue
+        blank = out[m].isna().to_numpy()
+        had_none = original[m].isna().to_numpy()
+        out[f"{m}_status"] = np.where(
+            blank, np.where(had_none, NO_FIGURE, HIDDEN), out["status"].to_numpy(dtype=object)
+        )
+    return out
+
+
 def _write_table(
-    con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, types: list[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    frame: pd.DataFrame,
+    cols: list[tuple[str, str]],
+    description: str,
+    docs: dict[str, str],
 ) -> None:
-    cols = [*types, ("prikket", "BOOLEAN")]
+    """``statistikk.<name>`` with the columns ``cols`` (name, type) of ``frame``, its comments,
+    and the view ``main.<name>`` (so ``from <name>`` works however the file is opened)."""
     con.execute(
-        f"create table statistikk.{name} (" + ", ".join(f"{_q(c)} {ty}" for c, ty in cols) + ")"
+        f"create table {SCHEMA}.{_q(name)} (" + ", ".join(f"{_q(c)} {ty}" for c, ty in cols) + ")"
     )
     con.register("_ny", frame[[c for c, _ in cols]])
     try:
         select = ", ".join(f"cast({_q(c)} as {ty})" for c, ty in cols)
-        con.execute(f"insert into statistikk.{name} select {select} from _ny")
+        con.execute(f"insert into {SCHEMA}.{_q(name)} select {select} from _ny")
     finally:
         con.unregister("_ny")
+    con.execute(f"comment on table {SCHEMA}.{_q(name)} is {_lit(description)}")
+    for c, _ in cols:
+        con.execute(f"comment on column {SCHEMA}.{_q(name)}.{_q(c)} is {_lit(docs[c])}")
+    con.execute(f"create view main.{_q(name)} as select * from {SCHEMA}.{_q(name)}")
+    con.execute(f"comment on view main.{_q(name)} is {_lit(description)}")
+
+
+def _docs(t: PublishedTable) -> dict[str, str]:
+    """Every published column's description: the model's yml, the flag, the statuses."""
+    docs = {c: t.column_docs.get(c) or "" for c in t.columns}
+    docs["prikket"] = PRIKKET_DOC
+    docs.update({f"{m}_status": STATUS_DOC.format(m=m) for m in t.measures})
+    return docs
+
+
+def _write_parquet(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, meta: dict[str, str]
+) -> None:
+    """``statistikk.<name>`` as Parquet with the table's and each column's description in
+    the Arrow schema's metadata (what pandas, Arrow and Spark readers see)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    docs = dict(
+        con.execute(
+            "select column_name, comment from duckdb_columns() "
+            "where schema_name = ? and table_name = ?",
+            [SCHEMA, name],
+        ).fetchall()
+    )
+    table = con.execute(f"select * from {SCHEMA}.{_q(name)}").to_arrow_table()
+    schema = pa.schema(
+        [f.with_metadata({"description": docs.get(f.name) or ""}) for f in table.schema],
+        metadata=meta,
+    )
+    pq.write_table(pa.Table.from_arrays(table.columns, schema=schema), path)
 
 
 def _write_published(settings: Settings, snapshot: date) -> Path:
@@ -269,18 +357,23 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     from nir.gate import validate_publication
     from nir.publication import disclosure
     from nir.publication.attack import audit_publication
+    from nir.publication.jsonstat import write_jsonstat
 
     catalog = load_catalog(settings)
-    frames, types = _read_frames(settings, catalog)
+    labels = load_label_tables(settings)
+    frames, types = _read_frames(
+        settings, [*catalog, *labels], {t.name: t.rad for t in catalog.values()}
+    )
+    figures = {t: frames[t] for t in catalog}
     protected = disclosure.protect(
-        frames,
+        figures,
         catalog,
         threshold=int(settings.suppression_threshold),
         min_share_denominator=int(settings.min_share_denominator),
     )
     try:
         audit = audit_publication(
-            protected.frames, frames, catalog, int(settings.suppression_threshold)
+            protected.frames, figures, catalog, int(settings.suppression_threshold)
         )
     except ValueError as exc:  # a declared relation the figures break: nothing is published
         raise PublicationRejected(
@@ -290,32 +383,40 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     pub = settings.published_dir
     pub.mkdir(parents=True, exist_ok=True)
     _cleanup(settings, keep=set())
+    published_at = datetime.now(UTC).isoformat(timespec="seconds")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     tmp = pub / f"{settings.published_db.name}.tmp-{run_id}"
-    parquet_dir = pub / f"parquet-{run_id}"
+    folders = {kind: pub / f"{kind}-{run_id}" for kind in DERIVED}
     try:
-        # attached under a neutral name: a catalog called "statistikk" (the file's stem)
-        # would make "statistikk.<table>" ambiguous with the schema
         con = duckdb.connect()
         try:
-            con.execute(f"attach '{tmp}' as ny")
+            con.execute(f"attach {_lit(str(tmp))} as ny")
             con.execute("use ny")
-            con.execute("create schema statistikk")
+            con.execute(f"create schema {SCHEMA}")
             for t in catalog.values():
-                _write_table(con, t.name, protected.frames[t.name], types[t.name])
+                cols = [*types[t.name], ("prikket", "BOOLEAN")]
+                cols += [(s, "VARCHAR") for s in t.status_columns]
+                frame = with_status(t, protected.frames[t.name], figures[t.name])
+                _write_table(con, t.name, frame, cols, t.description, _docs(t))
+            for lt in labels.values():
+                _write_table(
+                    con, lt.name, frames[lt.name], types[lt.name], lt.description, lt.column_docs
+                )
             faults.point("publish:written")
             validate_publication(settings, con, snapshot, catalog, audit.frame())
             faults.point("publish:audited")
             rows = {
-                t: con.execute(f"select count(*) from statistikk.{t}").fetchone()[0]
-                for t in catalog
+                t: con.execute(f"select count(*) from {SCHEMA}.{t}").fetchone()[0] for t in catalog
             }
             sources = _sources(con, catalog)
-            parquet_dir.mkdir()
-            for t in catalog:
-                con.execute(
-                    f"copy statistikk.{t} to '{parquet_dir / (t + '.parquet')}' (format parquet)"
-                )
+            for folder in folders.values():
+                folder.mkdir()
+            for t in (*catalog.values(), *labels.values()):
+                meta = {"description": t.description, "snapshot": snapshot.isoformat()}
+                _write_parquet(con, t.name, folders["parquet"] / f"{t.name}.parquet", meta)
+            write_jsonstat(
+                con, catalog, folders["jsonstat"], snapshot=snapshot, published_at=published_at
+            )
             con.execute("use memory")
             con.execute("detach ny")
         finally:
@@ -325,21 +426,23 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
-        shutil.rmtree(parquet_dir, ignore_errors=True)
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     # The publication: atomic. From here on the new figures are live, so nothing of them is
-    # removed on a later error; a rerun writes the record and switches the Parquet link.
+    # removed on a later error; a rerun writes the record and switches the links.
     os.replace(tmp, settings.published_db)
     faults.point("publish:replaced")
-    _switch_symlink(pub / "parquet", parquet_dir.name)
+    for kind, folder in folders.items():
+        _switch_symlink(pub / kind, folder.name)
     record = {
         "snapshot": snapshot.isoformat(),
-        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "published_at": published_at,
         "file": settings.published_db.name,
         "sha256": digest,
         "rows": rows,
         "sources": sources,
-        "parquet": "parquet",
+        **{kind: kind for kind in DERIVED},
         "disclosure": {
             "cells": protected.cells,
             "primary": protected.primary,
@@ -348,11 +451,11 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             **audit.summary(),
         },
     }
-    atomic_write_text(pub / "statistikk.json", json.dumps(record, indent=2, ensure_ascii=False))
+    atomic_write_text(pub / RECORD, json.dumps(record, indent=2, ensure_ascii=False))
     with (pub / "publiseringslogg.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
     faults.point("publish:logged")
-    _cleanup(settings, keep={parquet_dir.name})
+    _cleanup(settings, keep={f.name for f in folders.values()})
     return settings.published_db
 
 
@@ -390,11 +493,12 @@ def _switch_symlink(link: Path, target_name: str) -> None:
 
 def _cleanup(settings: Settings, keep: set[str]) -> None:
     pub = settings.published_dir
-    for p in pub.glob("statistikk.duckdb.tmp-*"):
+    for p in pub.glob(f"{settings.published_db.name}.tmp-*"):
         p.unlink(missing_ok=True)
-    dirs = sorted(
-        (p for p in pub.glob("parquet-*") if p.is_dir() and p.name not in keep),
-        key=lambda p: p.stat().st_mtime,
-    )
-    for p in dirs[:-1]:  # keep one older folder for readers still inside it
-        shutil.rmtree(p, ignore_errors=True)
+    for kind in DERIVED:
+        dirs = sorted(
+            (p for p in pub.glob(f"{kind}-*") if p.is_dir() and p.name not in keep),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for p in dirs[:-1]:  # keep one older folder for readers still inside it
+            shutil.rmtree(p, ignore_errors=True)

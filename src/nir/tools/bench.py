@@ -676,14 +676,14 @@ def disclosure_run(snapshot: str) -> dict[str, Any]:
     from nir.config import load_settings
     from nir.publication import disclosure
     from nir.publication.attack import audit_publication
-    from nir.publication.publish import _read_frames
+    from nir.publication.publish import read_figures
     from nir.warehouse.dbt import build_publishing
 
     settings = load_settings()
     day = date.fromisoformat(snapshot)
     build_publishing(settings, day)
     catalog = load_catalog(settings)
-    frames, _ = _read_frames(settings, catalog)
+    frames = read_figures(settings, catalog)
     threshold = int(settings.suppression_threshold)
     started = time.monotonic()
     protected = disclosure.protect(
