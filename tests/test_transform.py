@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fixtures.raw import create_raw, insert
 
 from nir.config import PROJECT_ROOT, load_settings
 from nir.contracts import kommuner
+from nir.contracts.kontroller import KONTROLLER
 from nir.warehouse.dbt import TransformError, build, dbt_vars
 from nir.warehouse.seeds import render_seeds, write_seeds
 
@@ -25,6 +27,13 @@ def seed_rows(name: str) -> list[dict[str, str]]:
 def test_committed_seeds_equal_what_nir_seeds_writes() -> None:
     for name, text in render_seeds().items():
         assert (SEEDS / name).read_text("utf-8") == text, f"{name} is stale: run `nir seeds`"
+
+
+def test_the_controls_sql_evaluates_exactly_the_contracts_controls() -> None:
+    """One list of controls (nir.contracts.kontroller): the SQL has one branch for each."""
+    sql = (PROJECT_ROOT / "dbt_project/models/intermediate/int_kontroller_vurdert.sql").read_text()
+    assert sorted(re.findall(r"select\s+'([A-Z_]+)'", sql)) == sorted(KONTROLLER)
+    assert [r["kode"] for r in seed_rows("kontroller.csv")] == list(KONTROLLER)
 
 
 def test_write_seeds_reports_only_changed_files(tmp_path: Path) -> None:

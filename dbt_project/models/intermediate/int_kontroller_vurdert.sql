@@ -1,5 +1,6 @@
 -- Every record checked by each registration control of statistics.md, with whether it has a
--- finding. One row per (kontroll, record): spells for the spell controls, persons for
+-- finding. The controls' list and severities are the seed `kontroller`
+-- (nir.contracts.kontroller); this model holds only how each one finds its records. One row per (kontroll, record): spells for the spell controls, persons for
 -- UGYLDIG_FODSELSNUMMER, tiltak for TILTAK_UTENFOR_DELTAKELSE. `hendelsesdato` is the date of
 -- the event the finding is about: a finding about an event less than
 -- registration_grace_months before the snapshot is only a warning (the kommune is not late).
@@ -22,6 +23,11 @@ tiltak as (
 
 harmonisering as (
     select * from {{ ref('kommune_harmonisering') }}
+),
+
+kontroller as (
+    -- each control's severity (nir.contracts.kontroller, via the seed)
+    select * from {{ ref('kontroller') }}
 ),
 
 personens_kommune as (
@@ -65,7 +71,7 @@ spell_checks as (
 
 vurdert as (
     select
-        'MANGLER_AVSLUTNINGSAARSAK' as kontroll, 'error' as alvorlighet_standard,
+        'MANGLER_AVSLUTNINGSAARSAK' as kontroll,
         nir_lopenr, deltakelse_id, cast(null as bigint) as tiltak_id, kommune, skjermet,
         ikke_registrert as har_funn,
         sluttdato as hendelsesdato,
@@ -77,7 +83,7 @@ vurdert as (
 
     union all
     select
-        'MANGLER_VEDTAK', 'error',
+        'MANGLER_VEDTAK',
         nir_lopenr, deltakelse_id, null, kommune, skjermet,
         not har_vedtak,
         startdato,
@@ -86,7 +92,7 @@ vurdert as (
 
     union all
     select
-        'MANGLER_TILTAK', 'error',
+        'MANGLER_TILTAK',
         nir_lopenr, deltakelse_id, null, kommune, skjermet,
         antall_tiltak = 0,
         startdato,
@@ -96,7 +102,7 @@ vurdert as (
 
     union all
     select
-        'MANGLER_SLUTTMAAL', 'error',
+        'MANGLER_SLUTTMAAL',
         nir_lopenr, deltakelse_id, null, kommune, skjermet,
         sluttmaal is null,
         startdato,
@@ -106,7 +112,7 @@ vurdert as (
 
     union all
     select
-        'SEN_REGISTRERING', 'warning',
+        'SEN_REGISTRERING',
         nir_lopenr, deltakelse_id, null, kommune, skjermet,
         sen_start or sen_slutt,
         case when sen_slutt then sluttdato else startdato end,
@@ -128,7 +134,7 @@ vurdert as (
 
     union all
     select
-        'UKJENT_KOMMUNE', 'error',
+        'UKJENT_KOMMUNE',
         nir_lopenr, deltakelse_id, null, kommune, skjermet,
         not kommune_gyldig,
         startdato,
@@ -137,7 +143,7 @@ vurdert as (
 
     union all
     select
-        'TILTAK_UTENFOR_DELTAKELSE', 'warning',
+        'TILTAK_UTENFOR_DELTAKELSE',
         t.nir_lopenr, t.deltakelse_id, t.tiltak_id,
         coalesce(d.kommune, pk.kommune, '9999'), coalesce(d.skjermet, pk.skjermet, false),
         d.deltakelse_id is null
@@ -157,7 +163,7 @@ vurdert as (
 
     union all
     select
-        'UGYLDIG_FODSELSNUMMER', 'warning',
+        'UGYLDIG_FODSELSNUMMER',
         p.nir_lopenr, null, null,
         coalesce(pk.kommune, '9999'), coalesce(pk.skjermet, p.skjermet),
         not p.fnr_gyldig,
@@ -181,10 +187,11 @@ final as (
         hendelsesdato,
         case
             when {{ registreringsfrist('hendelsesdato') }} > {{ snapshot() }} then 'warning'
-            else alvorlighet_standard
+            else k.alvorlighet
         end as alvorlighet,
         detalj
-    from vurdert
+    from vurdert as v
+    left join kontroller as k on v.kontroll = k.kode  -- a control missing there: null, tested
 )
 
 select * from final

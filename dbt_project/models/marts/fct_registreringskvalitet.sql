@@ -24,11 +24,9 @@ rutenett as (
     select r.nivaa, r.region, k.kontroll
     from (select distinct nivaa, region from aggregert) as r
     cross join (
-        values
-            ('MANGLER_AVSLUTNINGSAARSAK'), ('MANGLER_VEDTAK'), ('MANGLER_TILTAK'),
-            ('MANGLER_SLUTTMAAL'), ('SEN_REGISTRERING'), ('TILTAK_UTENFOR_DELTAKELSE'),
-            ('UGYLDIG_FODSELSNUMMER'), ('UKJENT_KOMMUNE')
-    ) as k (kontroll)
+        -- every control, with or without records (nir.contracts.kontroller, via the seed)
+        select kode as kontroll from {{ ref('kontroller') }}
+    ) as k
 )
 
 select

@@ -1,13 +1,17 @@
 -- Labels of every code in the published tables, one row per (kodeliste, kode): what an
 -- analyst joins to, and what the JSON-stat files take their category labels from. The long
--- code lists come from the seeds (generated from the contract); the short ones, declared in
--- the published models' accepted values, are listed here.
+-- code lists and the controls come from the seeds (generated from the contracts); the short
+-- ones, declared in the published models' accepted values, are listed here.
 with tiltakskoder as (
     select * from {{ ref('tiltakskoder') }}
 ),
 
 avslutningsaarsaker as (
     select * from {{ ref('avslutningsaarsaker') }}
+),
+
+kontroller as (
+    select * from {{ ref('kontroller') }}
 ),
 
 korte as (
@@ -27,23 +31,6 @@ korte as (
         ('landbakgrunn_gruppe', 'alle', 'Alle landbakgrunner', 'Total of the groups.', 1),
         ('landbakgrunn_gruppe', 'Ukraina', 'Ukraina', 'Persons from Ukraine.', 2),
         ('landbakgrunn_gruppe', 'Ovrige', 'Øvrige', 'Every other landbakgrunn.', 3),
-        ('kontroll', 'MANGLER_AVSLUTNINGSAARSAK', 'Mangler avslutningsårsak',
-            'An ended spell without avslutningsaarsak (system-closed included); error.', 1),
-        ('kontroll', 'MANGLER_VEDTAK', 'Mangler vedtak',
-            'A spell without an INTRO TILDELING vedtak for that person and kommune dated on '
-            || 'or before its start; error.', 2),
-        ('kontroll', 'MANGLER_TILTAK', 'Mangler tiltak',
-            'A spell that has lasted more than 30 days without any tiltak; error.', 3),
-        ('kontroll', 'MANGLER_SLUTTMAAL', 'Mangler sluttmål',
-            'An INTEGRL person''s spell without sluttmaal; error.', 4),
-        ('kontroll', 'SEN_REGISTRERING', 'Sen registrering',
-            'A start or end registered more than two months after it happened; warning.', 5),
-        ('kontroll', 'TILTAK_UTENFOR_DELTAKELSE', 'Tiltak utenfor deltakelse',
-            'A tiltak dated outside its spell; warning.', 6),
-        ('kontroll', 'UGYLDIG_FODSELSNUMMER', 'Ugyldig fødselsnummer',
-            'A fødselsnummer/D-nummer that fails its check digits; warning.', 7),
-        ('kontroll', 'UKJENT_KOMMUNE', 'Ukjent kommune',
-            'A kommune number not valid on the event''s date; error.', 8),
         ('maal', 'deltakere', 'Deltakere', 'Persons with a spell overlapping the year.', 1),
         ('maal', 'nye_deltakere', 'Nye deltakere',
             'Persons whose programme started in the year.', 2),
@@ -81,6 +68,12 @@ lange as (
         end,
         row_number() over (order by kode)
     from avslutningsaarsaker
+    union all
+    select
+        'kontroll', kode, navn,
+        beskrivelse || case when alvorlighet = 'error' then ' Error.' else ' Warning.' end,
+        rekkefolge
+    from kontroller
 )
 
 select

@@ -1,5 +1,6 @@
-"""Export the dbt seeds from the contract (``nir_export``) and the kommune classification
-(``nir.contracts.kommuner``), so that every code list and kommune rule lives in one place.
+"""Export the dbt seeds from the contract (``nir_export``), the registration controls
+(``nir.contracts.kontroller``) and the kommune classification (``nir.contracts.kommuner``),
+so that every code list, control and kommune rule lives in one place.
 
 ``nir seeds`` writes them into ``dbt_project/seeds/``; the files are committed, and a test
 asserts they equal what :func:`render_seeds` produces.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from nir.contracts import kommuner
 from nir.contracts import nir_export as spec
+from nir.contracts.kontroller import KONTROLLER
 
 # Before the oldest shipped classification, the oldest one applies (``kommuner.inndeling_on``).
 _BEGINNING = date(1900, 1, 1)
@@ -88,6 +90,13 @@ def render_seeds() -> dict[str, str]:
         "tiltakskoder.csv": _csv(["kode", "navn"], [[k, v] for k, v in spec.TILTAKSKODER.items()]),
         "sluttmaal.csv": _csv(["kode", "navn"], [[k, v] for k, v in spec.SLUTTMAAL.items()]),
         "kodelister.csv": _csv(["kodeliste", "kode"], kodelister),
+        "kontroller.csv": _csv(
+            ["kode", "alvorlighet", "navn", "beskrivelse", "frist_kontroll", "rekkefolge"],
+            [
+                [k.kode, k.alvorlighet, k.navn, k.beskrivelse, _bool(k.frist_kontroll), n]
+                for n, k in enumerate(KONTROLLER.values(), start=1)
+            ],
+        ),
         "kommuner.csv": _csv(
             ["kommunenummer", "navn", "gyldig_fra", "gyldig_til"], _kommuner_rows()
         ),
