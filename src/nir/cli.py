@@ -414,11 +414,12 @@ def demo(
             "" if share is None else f"{share:.1%}",
         )
     console.print(table)
-    # Data Docs of the newest monthly snapshot (contract, completeness, publication suites)
-    docs = sorted((cfg.gx_dir / monthly[-1].isoformat()).glob("docs/*/results.html"))
+    docs = cfg.data_dir / "docs" / "index.html"  # dbt's docs and the gate's pages
     paths = [
         f"published database: {cfg.published_db}",
-        "Data Docs:          " + ("\n                    ".join(map(str, docs)) or "-"),
+        f"  as Parquet:       {cfg.published_dir / 'parquet'}",
+        f"  as JSON-stat:     {cfg.published_dir / 'jsonstat'}",
+        f"docs (offline):     {docs if docs.exists() else '-'}",
         f"control lists:      {cfg.kontroll_dir}",
         f"kommune packs:      {cfg.kontroll_dir / 'lister' / plan[-1].snapshot_date.isoformat()}"
         "/index.html",
