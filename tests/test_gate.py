@@ -136,10 +136,10 @@ def _audit(settings, db, tmp_path, sql: str):
     the independent disclosure audit against the unsuppressed tables, then the suite."""
     from nir.gate import validate_publication
     from nir.publication.attack import audit_publication
-    from nir.publication.publish import _read_frames
+    from nir.publication.publish import read_figures
 
     catalog = load_catalog(settings)
-    true, _ = _read_frames(settings, catalog)
+    true = read_figures(settings, catalog)
     copy = tmp_path / "damaged.duckdb"
     shutil.copy(db, copy)
     con = duckdb.connect()
@@ -217,7 +217,8 @@ def test_a_hidden_cell_the_visible_ones_give_back_is_reported_by_the_audit(
         settings,
         published,
         tmp_path,
-        """update statistikk.deltakelse_aar set avsluttede = null, prikket = true
+        """update statistikk.deltakelse_aar
+           set avsluttede = null, avsluttede_status = ':', prikket = true
            where nivaa = 'kommune' and region = '4601' and aar = 2024
              and kjonn = 'alle' and aldersgruppe = 'alle'""",
     )
@@ -225,6 +226,26 @@ def test_a_hidden_cell_the_visible_ones_give_back_is_reported_by_the_audit(
     warned = [o for o in result.warnings if o.asset == "avsloringskontroll"]
     assert warned and "deltakelse_aar.avsluttede" in warned[0].detail
     assert verdict(settings, SNAP)["passed"] is True
+
+
+def test_publication_suite_fails_on_a_cell_status_that_does_not_match_its_figure(
+    settings, published, tmp_path
+):
+    with pytest.raises(PublicationRejected) as exc:
+        _audit(
+            settings,
+            published,
+            tmp_path,
+            # hidden without its mark; a shown figure marked hidden
+            """update statistikk.deltakelse_aar set avsluttede = null, prikket = true
+               where nivaa = 'kommune' and region = '4601' and aar = 2024
+                 and kjonn = 'alle' and aldersgruppe = 'alle';
+               update statistikk.tiltak_aar set timer_status = ':'
+               where nivaa = 'land' and timer is not null""",
+        )
+    msg = str(exc.value)
+    assert "deltakelse_aar.avsluttede_status: a blank cell not marked" in msg
+    assert "tiltak_aar.timer_status: a shown figure not marked as its row's status" in msg
 
 
 def test_publication_suite_passes_on_published_database(settings, published, tmp_path):
