@@ -281,16 +281,22 @@ def _lit(text: str) -> str:
 
 
 def with_status(t: PublishedTable, protected: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
-    """``protected`` with one ``<measure>_status`` per measure: ``:`` where disclosure control
-    hid the figure, ``..`` where there was none, else the row's ``status``."""
+    """``protected`` (with ``prikket``) plus one ``<measure>_status`` per measure: ``:`` where
+    the figure is blank in a row with a hidden cell, ``..`` where it is blank in a row without
+    one (there was no figure: a share of 0), else the row's ``status``.
+
+    A blank figure in a row with a hidden cell is always ``:``, even when there was no figure:
+    ``..`` next to a hidden count would tell that the count was 0 (its share is 0/0).
+    """
     out = protected.copy()
+    hidden_row = out["prikket"].to_numpy(dtype=bool)
     for m in t.measures:
         if m not in out.columns:
             continue
         blank = out[m].isna().to_numpy()
-        had_none = original[m].isna().to_numpy()
+        none = original[m].isna().to_numpy() & ~hidden_row
         out[f"{m}_status"] = np.where(
-            blank, np.where(had_none, NO_FIGURE, HIDDEN), out["status"].to_numpy(dtype=object)
+            blank, np.where(none, NO_FIGURE, HIDDEN), out["status"].to_numpy(dtype=object)
         )
     return out
 
