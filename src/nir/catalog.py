@@ -10,6 +10,7 @@ table joins them by declaration alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -158,15 +159,29 @@ def _noekkeltall(meta: dict[str, Any]) -> tuple[Noekkeltall, ...]:
     )
 
 
-def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
-    """The published tables declared in a parsed dbt manifest, in a stable order."""
-    out: dict[str, PublishedTable] = {}
+def _models(manifest: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(node, meta) of every model in a parsed dbt manifest, by name; meta merges the
+    config's and the node's own."""
     nodes = sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("name", ""))
     for node in nodes:
         if node.get("resource_type") != "model":
             continue
         meta = dict((node.get("config") or {}).get("meta") or {})
         meta.update(node.get("meta") or {})
+        yield node, meta
+
+
+def _column_docs(node: dict[str, Any]) -> dict[str, str]:
+    return {
+        c: " ".join((v.get("description") or "").split())
+        for c, v in node.get("columns", {}).items()
+    }
+
+
+def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
+    """The published tables declared in a parsed dbt manifest, in a stable order."""
+    out: dict[str, PublishedTable] = {}
+    for node, meta in _models(manifest):
         decl = meta.get("publisert")
         if not decl or "rad" not in decl:
             continue
@@ -196,10 +211,7 @@ def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
             maal=maal,
             andeler=andeler,
             columns=columns,
-            column_docs={
-                c: " ".join((v.get("description") or "").split())
-                for c, v in node.get("columns", {}).items()
-            },
+            column_docs=_column_docs(node),
             revisjon=decl.get("revisjon"),
             noekkeltall=_noekkeltall(meta),
         )
@@ -218,25 +230,16 @@ class LabelTable:
 
 def label_tables_from_manifest(manifest: dict[str, Any]) -> dict[str, LabelTable]:
     """The label tables declared in a parsed dbt manifest, in a stable order."""
-    out: dict[str, LabelTable] = {}
-    nodes = sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("name", ""))
-    for node in nodes:
-        if node.get("resource_type") != "model":
-            continue
-        meta = dict((node.get("config") or {}).get("meta") or {})
-        meta.update(node.get("meta") or {})
-        if not meta.get("etikett_tabell"):
-            continue
-        out[node["name"]] = LabelTable(
+    return {
+        node["name"]: LabelTable(
             name=node["name"],
             description=" ".join((node.get("description") or "").split()),
             columns=tuple(node.get("columns", {}).keys()),
-            column_docs={
-                c: " ".join((v.get("description") or "").split())
-                for c, v in node.get("columns", {}).items()
-            },
+            column_docs=_column_docs(node),
         )
-    return out
+        for node, meta in _models(manifest)
+        if meta.get("etikett_tabell")
+    }
 
 
 def _manifest(settings: Settings) -> tuple[Path, dict[str, Any]]:
