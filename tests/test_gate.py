@@ -208,6 +208,13 @@ def test_publication_suite_fails_on_small_share_and_hours_of_a_hidden_count(
     assert "tiltak_aar.timer shown where deltakere is hidden: 1 of" in msg
 
 
+# Bergen's (4601) row of 2024, both sexes, every age
+BERGEN_2024 = (
+    "nivaa = 'kommune' and region = '4601' and aar = 2024 and kjonn = 'alle' "
+    "and aldersgruppe = 'alle'"
+)
+
+
 def test_a_hidden_cell_the_visible_ones_give_back_is_reported_by_the_audit(
     settings, published, tmp_path
 ):
@@ -217,10 +224,8 @@ def test_a_hidden_cell_the_visible_ones_give_back_is_reported_by_the_audit(
         settings,
         published,
         tmp_path,
-        """update statistikk.deltakelse_aar
-           set avsluttede = null, avsluttede_status = ':', prikket = true
-           where nivaa = 'kommune' and region = '4601' and aar = 2024
-             and kjonn = 'alle' and aldersgruppe = 'alle'""",
+        "update statistikk.deltakelse_aar "
+        f"set avsluttede = null, avsluttede_status = ':', prikket = true where {BERGEN_2024}",
     )
     assert result.passed
     warned = [o for o in result.warnings if o.asset == "avsloringskontroll"]
@@ -237,11 +242,10 @@ def test_publication_suite_fails_on_a_cell_status_that_does_not_match_its_figure
             published,
             tmp_path,
             # hidden without its mark; a shown figure marked hidden
-            """update statistikk.deltakelse_aar set avsluttede = null, prikket = true
-               where nivaa = 'kommune' and region = '4601' and aar = 2024
-                 and kjonn = 'alle' and aldersgruppe = 'alle';
-               update statistikk.tiltak_aar set timer_status = ':'
-               where nivaa = 'land' and timer is not null""",
+            "update statistikk.deltakelse_aar set avsluttede = null, prikket = true "
+            f"where {BERGEN_2024}; "
+            "update statistikk.tiltak_aar set timer_status = ':' "
+            "where nivaa = 'land' and timer is not null",
         )
     msg = str(exc.value)
     assert "deltakelse_aar.avsluttede_status: a blank cell not marked" in msg

@@ -171,11 +171,13 @@ def _models(manifest: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str
         yield node, meta
 
 
+def _text(description: str | None) -> str:
+    """A yml description as one line (folded blocks keep their line breaks)."""
+    return " ".join((description or "").split())
+
+
 def _column_docs(node: dict[str, Any]) -> dict[str, str]:
-    return {
-        c: " ".join((v.get("description") or "").split())
-        for c, v in node.get("columns", {}).items()
-    }
+    return {c: _text(v.get("description")) for c, v in node.get("columns", {}).items()}
 
 
 def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
@@ -204,7 +206,7 @@ def from_manifest(manifest: dict[str, Any]) -> dict[str, PublishedTable]:
         columns = tuple(node.get("columns", {}).keys())
         out[name] = PublishedTable(
             name=name,
-            description=" ".join((node.get("description") or "").split()),
+            description=_text(node.get("description")),
             rad=tuple(decl["rad"]),
             aar=decl.get("aar"),
             dimensjoner=dict(decl.get("dimensjoner") or {}),
@@ -233,7 +235,7 @@ def label_tables_from_manifest(manifest: dict[str, Any]) -> dict[str, LabelTable
     return {
         node["name"]: LabelTable(
             name=node["name"],
-            description=" ".join((node.get("description") or "").split()),
+            description=_text(node.get("description")),
             columns=tuple(node.get("columns", {}).keys()),
             column_docs=_column_docs(node),
         )

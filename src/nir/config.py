@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         return self.published_dir / "nir.duckdb"
 
     @property
+    def published_record(self) -> Path:
+        """The record of the newest publication, beside the database (``nir status``)."""
+        return self.published_dir / "statistikk.json"
+
+    @property
     def kontroll_dir(self) -> Path:
         return self.data_dir / "kontroll"
 

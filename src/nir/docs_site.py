@@ -207,7 +207,7 @@ def _index_html(
             f"<tr><td><a href='{escape(page.name)}'>{snap}</a></td>"
             f"<td class='{verdict.lower()}'>{verdict}</td><td>{warnings}</td></tr>"
         )
-    published = settings.published_dir / "statistikk.json"
+    published = settings.published_record
     pub = ""
     if published.is_file():
         rec = json.loads(published.read_text("utf-8"))

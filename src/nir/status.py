@@ -22,7 +22,7 @@ def collect(settings: Settings, last: int = 5) -> dict[str, Any]:
     from nir.gate import verdicts
 
     base = settings.data_dir
-    meta = settings.published_dir / "statistikk.json"
+    meta = settings.published_record
     published = json.loads(meta.read_text("utf-8")) if meta.is_file() else None
     if published is not None:
         published = _relative(published, base)

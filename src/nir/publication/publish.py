@@ -55,7 +55,6 @@ from nir.gate import GateFailed, PublicationRejected
 
 log = logging.getLogger(__name__)
 
-RECORD = "statistikk.json"  # the publication record beside the database (nir status reads it)
 DERIVED = ("parquet", "jsonstat")  # the copies in other formats: folders behind a symlink each
 
 
@@ -457,7 +456,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             **audit.summary(),
         },
     }
-    atomic_write_text(pub / RECORD, json.dumps(record, indent=2, ensure_ascii=False))
+    atomic_write_text(settings.published_record, json.dumps(record, indent=2, ensure_ascii=False))
     with (pub / "publiseringslogg.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
     faults.point("publish:logged")
