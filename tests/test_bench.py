@@ -168,3 +168,33 @@ def test_backfill_compares_months_and_the_same_snapshot_in_an_empty_warehouse(
     versus = by_name["backfill month 3 vs empty warehouse (2024-04-01)"]
     assert versus.ratio == 0.6 and versus.target_met is True
     assert json.loads((tmp_path / "bench" / "latest.json").read_text())["measurements"]
+
+
+def test_only_runs_the_named_phases_and_a_disclosure_without_its_steps_says_so(
+    tmp_path: Path,
+) -> None:
+    from nir.config import load_settings
+
+    runner = bench.Bench(
+        load_settings(data_dir=tmp_path), repeat=1, quick=True, only=("disclosure",)
+    )
+    runner.run()
+    doc = json.loads((tmp_path / "bench" / "latest.json").read_text("utf-8"))
+    assert list(doc["phase_seconds"]) == ["disclosure"] and doc["only"] == ["disclosure"]
+    assert doc["measurements"] == []
+    [error] = doc["errors"]
+    assert error.startswith("disclosure: nothing built at quick scale")
+    assert "run the steps phase first (--only steps before --only disclosure)" in error
+
+
+def test_an_unknown_phase_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nir", "bench", "--only", "national-step"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "no benchmark phase national-step; the phases are national-steps" in proc.stderr
+    assert not (tmp_path / "bench" / "national").exists()  # nothing generated

@@ -587,9 +587,20 @@ def bench(
     repeat: Annotated[
         int | None, typer.Option(min=1, help="Repetitions of each measurement [default: 3]")
     ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="PHASE",
+            help="Run only this phase (repeatable): national-steps, national-disclosure, "
+            "tenfold-steps, tenfold-disclosure, national-monthly-run, backfill, "
+            "tenfold-monthly-run; with --quick: steps, disclosure, monthly-run, backfill. "
+            "A disclosure phase needs its scale's steps phase run before.",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark load, build, gate and the monthly DAG against DuckDB's floor (data/bench/)."""
-    from nir.tools.bench import Bench, memory_summary, render
+    from nir.tools.bench import Bench, BenchError, memory_summary, render
 
     cfg = settings()
     with console.status("nir bench") as status:
@@ -598,8 +609,18 @@ def bench(
             status.update(f"nir bench: {msg}")
             console.log(msg, markup=False, highlight=False)
 
-        runner = Bench(cfg, repeat=repeat or (1 if quick else 3), quick=quick, on_progress=progress)
-        path = runner.run()
+        runner = Bench(
+            cfg,
+            repeat=repeat or (1 if quick else 3),
+            quick=quick,
+            only=tuple(only or ()),
+            on_progress=progress,
+        )
+        try:
+            path = runner.run()
+        except BenchError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
     console.print(render(runner.measurements))
     peak, ok = memory_summary(runner.measurements)
     if peak:

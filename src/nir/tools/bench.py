@@ -275,6 +275,7 @@ class Bench:
     settings: Settings
     repeat: int = 3
     quick: bool = False
+    only: tuple[str, ...] = ()  # phase names; empty = every phase
     on_progress: Callable[[str], None] = lambda _m: None
     measurements: list[Measurement] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -392,6 +393,12 @@ class Bench:
         """
         s = snapshots[-1].isoformat()
         data = self.bench_dir / "runs" / f"{scale.name}-steps"
+        if not (data / "warehouse" / "warehouse.duckdb").exists():
+            steps = "steps" if self.quick else f"{scale.name}-steps"
+            raise BenchError(
+                f"nothing built at {scale.name} scale in {data}: run the {steps} phase first "
+                f"(--only {steps} before --only {steps.replace('steps', 'disclosure')})"
+            )
         env = self.env(data, self.bench_dir / scale.name / "landing")
         _, rss = self.child(
             f"{scale.name} {s}: disclosure control and audit", _helper("disclosure", s), env
@@ -529,6 +536,7 @@ class Bench:
             "started": self.started.isoformat(timespec="seconds"),
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
             "quick": self.quick,
+            "only": list(self.only),
             "repeat": self.repeat,
             "machine": machine(),
             "scales": {
@@ -548,30 +556,51 @@ class Bench:
         (self.bench_dir / "latest.json").write_text(text, "utf-8")
         return path
 
+    def phases(self) -> dict[str, Callable[[], None]]:
+        """Every phase of this run by name, in the order they run."""
+        if self.quick:
+            quick = self._history(QUICK)
+            return {
+                "steps": lambda: self.steps(QUICK, quick()),
+                "disclosure": lambda: self.disclosure(QUICK, quick()),
+                "monthly-run": lambda: self.e2e(QUICK, quick(), previous=False),
+                "backfill": lambda: self.backfill(QUICK, quick(), [1, 2]),
+            }
+        national = self._history(NATIONAL)
+        tenfold = self._history(TENFOLD)
+        return {
+            "national-steps": lambda: self.steps(NATIONAL, national()),
+            "national-disclosure": lambda: self.disclosure(NATIONAL, national()),
+            "tenfold-steps": lambda: self.steps(TENFOLD, tenfold()),
+            "tenfold-disclosure": lambda: self.disclosure(TENFOLD, tenfold()),
+            "national-monthly-run": lambda: self.e2e(NATIONAL, national()),
+            "backfill": lambda: self.backfill(NATIONAL, national(), [1, 12, 48]),
+            "tenfold-monthly-run": lambda: self.e2e(TENFOLD, tenfold()),
+        }
+
+    def _history(self, scale: Scale) -> Callable[[], list[date]]:
+        """The scale's snapshots, generated the first time a phase asks for them."""
+        cache: list[list[date]] = []
+
+        def snapshots() -> list[date]:
+            if not cache:
+                cache.append(ensure_history(self.bench_dir, scale, self.on_progress))
+            return cache[0]
+
+        return snapshots
+
     def run(self) -> Path:
         self.bench_dir.mkdir(parents=True, exist_ok=True)
         self.log.write_text(f"nir bench {self.started.isoformat()}\n", "utf-8")
-        if self.quick:
-            snaps = ensure_history(self.bench_dir, QUICK, self.on_progress)
-            phases: list[tuple[str, Callable[[], None]]] = [
-                ("steps", lambda: self.steps(QUICK, snaps)),
-                ("disclosure", lambda: self.disclosure(QUICK, snaps)),
-                ("monthly run", lambda: self.e2e(QUICK, snaps, previous=False)),
-                ("backfill", lambda: self.backfill(QUICK, snaps, [1, 2])),
-            ]
-        else:
-            snaps = ensure_history(self.bench_dir, NATIONAL, self.on_progress)
-            big = ensure_history(self.bench_dir, TENFOLD, self.on_progress)
-            phases = [
-                ("national steps", lambda: self.steps(NATIONAL, snaps)),
-                ("national disclosure", lambda: self.disclosure(NATIONAL, snaps)),
-                ("tenfold steps", lambda: self.steps(TENFOLD, big)),
-                ("tenfold disclosure", lambda: self.disclosure(TENFOLD, big)),
-                ("national monthly run", lambda: self.e2e(NATIONAL, snaps)),
-                ("backfill", lambda: self.backfill(NATIONAL, snaps, [1, 12, 48])),
-                ("tenfold monthly run", lambda: self.e2e(TENFOLD, big)),
-            ]
-        for name, phase in phases:
+        phases = self.phases()
+        unknown = [name for name in self.only if name not in phases]
+        if unknown:
+            raise BenchError(
+                f"no benchmark phase {', '.join(unknown)}; the phases are {', '.join(phases)}"
+            )
+        for name, phase in phases.items():
+            if self.only and name not in self.only:
+                continue
             started = time.monotonic()
             try:
                 phase()
