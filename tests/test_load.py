@@ -260,3 +260,39 @@ def test_delivery_without_manifest_is_incomplete(settings):
     (d / "manifest.json").unlink()
     problems = check_delivery(d, settings)
     assert "still being written" in str(problems[0])
+
+
+def test_a_number_found_valid_last_month_is_not_checked_again(settings, monkeypatch):
+    """Only numbers new since the previous snapshot (or invalid in it) go through stdnum; the
+    flags are the same as checking every number."""
+    from nir.delivery import pseudonymize
+
+    t = small_delivery.tables()
+    good = t["personer"][0]["fodselsnummer"]
+    t["personer"][0]["fodselsnummer"] = good[:-1] + str((int(good[-1]) + 1) % 10)  # invalid
+    load_delivery(settings, small_delivery.write_delivery(settings.landing, SNAP, t))
+
+    checked: list[str] = []
+    real = pseudonymize.is_valid
+    monkeypatch.setattr(pseudonymize, "is_valid", lambda n: checked.append(n) or real(n))
+    newcomer = small_delivery._fnr("010190", "300")
+    t["personer"].append(
+        t["personer"][1] | {"nir_lopenr": 4, "fodselsnummer": newcomer, "skjermet": False}
+    )
+    later = date(2024, 3, 1)
+    load_delivery(settings, small_delivery.write_delivery(settings.landing, later, t))
+    # the invalid number and the newcomer; persons 2 and 3 carry last month's verdict
+    assert sorted(checked) == sorted([t["personer"][0]["fodselsnummer"], newcomer])
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        flags = dict(
+            con.execute(
+                "select nir_lopenr, fnr_gyldig from raw.personer where snapshot_date = ?", [later]
+            ).fetchall()
+        )
+    assert flags == {1: False, 2: True, 3: True, 4: True}
+
+    # under another key nothing is carried: every number is checked
+    checked.clear()
+    rotated = load_settings(data_dir=settings.data_dir, pseudonym_key="r" * 32)
+    load_delivery(rotated, small_delivery.write_delivery(settings.landing, date(2024, 4, 1), t))
+    assert len(checked) == 4

@@ -298,6 +298,32 @@ def previous_snapshot(
     return prev, counts
 
 
+def _known_valid(settings: Settings, snapshot: date, kid: str) -> frozenset[str]:
+    """Pseudonyms found valid in the newest earlier snapshot loaded under the same key.
+
+    Read before the writer lock, so the clear numbers are dropped before it is taken; when
+    the warehouse is new or busy the answer is empty and every number is checked.
+    """
+    if not settings.warehouse.exists():
+        return frozenset()
+    try:
+        con = connect(settings, read_only=True, timeout=0)
+    except (NirError, duckdb.Error, OSError):
+        return frozenset()
+    try:
+        rows = con.execute(
+            "select fnr_pseudonym from raw.personer where fnr_gyldig and snapshot_date = ("
+            "  select max(snapshot_date) from raw.leveranser"
+            "  where snapshot_date < ? and pseudonym_key_id = ?)",
+            [snapshot, kid],
+        ).fetchall()
+    except duckdb.Error:
+        return frozenset()  # no raw tables yet
+    finally:
+        con.close()
+    return frozenset(r[0] for r in rows)
+
+
 class _Held(Exception):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
@@ -318,7 +344,9 @@ def load_delivery(settings: Settings, path: Path, *, accept_anomaly: bool = Fals
     key = settings.key_bytes()
     kid = key_id(key)
     tables = dict(delivery.tables)
-    tables["personer"] = pseudonymise_table(tables["personer"], key)
+    tables["personer"] = pseudonymise_table(
+        tables["personer"], key, known_valid=_known_valid(settings, m.snapshot_date, kid)
+    )
     del delivery.tables["personer"]  # drop the clear identity numbers as early as possible
     rows = {t: tables[t].num_rows for t in tables}
     files_json = json.dumps(m.files, sort_keys=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection
 
 import pyarrow as pa
 from stdnum.no import fodselsnummer
@@ -32,13 +33,22 @@ def is_valid(number: str) -> bool:
     return fodselsnummer.is_valid(number)
 
 
-def pseudonymise_table(table: pa.Table, key: bytes) -> pa.Table:
-    """Replace the ``fodselsnummer`` column by ``fnr_pseudonym`` and ``fnr_gyldig``."""
+def pseudonymise_table(
+    table: pa.Table, key: bytes, *, known_valid: Collection[str] = frozenset()
+) -> pa.Table:
+    """Replace the ``fodselsnummer`` column by ``fnr_pseudonym`` and ``fnr_gyldig``.
+
+    ``known_valid``: pseudonyms under ``key`` whose numbers an earlier snapshot found valid.
+    Their check is carried, not repeated (nearly every person is unchanged from one month to
+    the next): a number that passed stays valid, since the only rule that depends on the day
+    of the check (a birth date not in the future) can only become truer. A number that failed
+    is checked again.
+    """
     idx = table.schema.get_field_index(FNR_COLUMN)
     numbers = table.column(FNR_COLUMN).to_pylist()
-    pseudonyms = pa.array([pseudonym(key, n) for n in numbers], pa.string())
-    valid = pa.array([is_valid(n) for n in numbers], pa.bool_())
+    pseudonyms = [pseudonym(key, n) for n in numbers]
+    valid = [p in known_valid or is_valid(n) for p, n in zip(pseudonyms, numbers, strict=True)]
     del numbers
     table = table.remove_column(idx)
-    table = table.add_column(idx, "fnr_gyldig", valid)
-    return table.add_column(idx, "fnr_pseudonym", pseudonyms)
+    table = table.add_column(idx, "fnr_gyldig", pa.array(valid, pa.bool_()))
+    return table.add_column(idx, "fnr_pseudonym", pa.array(pseudonyms, pa.string()))
