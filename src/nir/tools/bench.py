@@ -11,7 +11,11 @@ Everything is written under ``<data_dir>/bench/``:
 Every step runs as a child process (``nir load``, ``nir build``, ``nir gate``, the floors, the
 Airflow run) and is timed from outside; its peak memory is the child's ``ru_maxrss`` from
 ``os.wait4``, which on Linux is the largest RSS of the child and of every descendant it
-waited for (dbt, the Airflow worker). Targets are reported, never asserted.
+waited for (dbt, the Airflow worker). That figure also counts the RSS of the process that
+started the child (Linux records the old address space's high-water mark at ``exec``), so
+each step is started by a small launcher (:data:`_LAUNCHER`) that reports the step's own
+figure, whatever the bench process holds (it generates the histories). Targets are
+reported, never asserted.
 """
 
 from __future__ import annotations
@@ -112,20 +116,41 @@ class Measurement:
 
 
 # --- child processes --------------------------------------------------------------------------
+# A fresh interpreter that runs argv[2:], waits for it and writes "<seconds> <peak RSS KiB>"
+# to argv[1]. Its child is forked from this small process, so the child's ru_maxrss is its
+# own (at least the launcher's ~10 MB), not the bench process's.
+_LAUNCHER = """
+import os, subprocess, sys, time
+started = time.monotonic()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{time.monotonic() - started} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_child(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, int]:
     """Run ``cmd``; return (wall seconds, peak RSS in bytes of it and its descendants)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    figures = log.with_name(f".{log.name}.child")
+    figures.unlink(missing_ok=True)
     with log.open("a", encoding="utf-8") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _LAUNCHER, str(figures), *cmd],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if proc.returncode != 0:
         raise BenchError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): see {log}")
-    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+    seconds, kib = figures.read_text("ascii").split()
+    figures.unlink()
+    return float(seconds), int(kib) * 1024  # Linux reports kilobytes
 
 
 class BenchError(RuntimeError):
