@@ -244,3 +244,11 @@ def test_the_demo_runs_every_night_in_date_order_before_the_annual_run(tmp_path)
     assert dated == sorted(dated)
     window = [r.label for r in requests if r.dag_id == "nir_nightly"]
     assert window == [str(d) for d in nights]
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    from nir.kommune.tracker import antall
+
+    assert antall(1, "avsluttet deltakelse", "avsluttede deltakelser") == "1 avsluttet deltakelse"
+    assert antall(0, "deltakelse", "deltakelser") == "0 deltakelser"
+    assert antall(2, "deltaker", "deltakere") == "2 deltakere"

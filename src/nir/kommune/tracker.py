@@ -258,9 +258,17 @@ def kommunetekst(kommune: str, navn: str) -> str:
     return f"{kommune} {navn}".strip()
 
 
+def antall(n: int, entall: str, flertall: str) -> str:
+    """``n`` with the noun in the right number: 1 deltakelse, 0 or 2 deltakelser."""
+    return f"{n} {entall if n == 1 else flertall}"
+
+
 def paaminnelse(rad: Rad, sp: Sporing, snapshot: date) -> str:
     """The reminder to a kommune that is behind, in the deadline notice's terms."""
     n = {k: rad.funn.get(k, 0) for k in kt.FRIST_KONTROLLER}
+    avsluttede = antall(
+        n["MANGLER_AVSLUTNINGSAARSAK"], "avsluttet deltakelse", "avsluttede deltakelser"
+    )
     prognosetekst = (
         f"Med dagens tempo vil registreringene først være à jour rundt {dato(rad.dato)}, "
         "etter fristen."
@@ -273,10 +281,12 @@ def paaminnelse(rad: Rad, sp: Sporing, snapshot: date) -> str:
         f"Da hentes tallene for {sp.aar} ut fra NIR, og det som ikke er registrert innen "
         "fristen, kommer ikke med i statistikken.\n\n"
         f"Per {dato(snapshot)} viser NIR for kommunen:\n"
-        f"- {n['MANGLER_AVSLUTNINGSAARSAK']} avsluttede deltakelser uten avslutningsårsak\n"
-        f"- {n['MANGLER_VEDTAK']} deltakelser uten vedtak om introduksjonsprogram\n"
-        f"- {n['MANGLER_TILTAK']} deltakelser uten registrerte tiltak\n"
-        f"- {n['MANGLER_SLUTTMAAL']} deltakere etter integreringsloven uten sluttmål\n\n"
+        f"- {avsluttede} uten avslutningsårsak\n"
+        f"- {antall(n['MANGLER_VEDTAK'], 'deltakelse', 'deltakelser')}"
+        " uten vedtak om introduksjonsprogram\n"
+        f"- {antall(n['MANGLER_TILTAK'], 'deltakelse', 'deltakelser')} uten registrerte tiltak\n"
+        f"- {antall(n['MANGLER_SLUTTMAAL'], 'deltaker', 'deltakere')}"
+        " etter integreringsloven uten sluttmål\n\n"
         f"{prognosetekst}\n\n"
         "Slik finner dere dem: bruk personlisten i NIR med filtrene med/uten vedtak, "
         "med/uten tiltak og med/uten sluttmål, og rapporten «Deltakere som har avsluttet "
