@@ -252,6 +252,7 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     from nir.publication import suppression
 
     db = _publish(settings, S1)
+    assert settings.suppression_cache.exists()  # the components solved, kept for the next run
     before = db.read_bytes()
     parquet_before = sorted(p.name for p in settings.published_dir.glob("parquet-*"))
     make_snapshot(settings, S2)
@@ -295,6 +296,7 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
         publish(settings, S2)
     assert "registreringskvalitet" in str(err.value) and "4601" in str(err.value)
     assert db.read_bytes() == before
+    assert not settings.suppression_cache.exists()  # the next run solves every component
     assert not list(settings.published_dir.glob("*.tmp-*"))
     assert sorted(p.name for p in settings.published_dir.glob("parquet-*")) == parquet_before
     assert len(list(settings.published_dir.glob("jsonstat-*"))) == len(parquet_before)

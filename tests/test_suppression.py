@@ -8,6 +8,7 @@ visible rows, and no singleton contributor can put one there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -638,3 +639,39 @@ def test_cached_components_give_the_same_result_and_are_not_solved_again(seed, t
     res_b = gauss_suppress(x, values, prim_b, cache=cache)
     assert (cache.hits, cache.misses) == (hits + primary[: len(v1)].any(), misses + 1)
     assert np.array_equal(res_b.hidden, gauss_suppress(x, values, prim_b).hidden)
+
+
+def test_the_cache_keeps_one_runs_components_in_one_file(tmp_path) -> None:
+    """Saved, a cache serves the next run; it keeps only the components a run used, and an
+    unreadable file is an empty cache, not an error."""
+    from nir.publication.suppression import ComponentCache
+
+    rng = np.random.default_rng(7)
+    x1, v1 = hierarchical_table(rng, [2, 3], 2, 3, mean=2.0)
+    x2, v2 = hierarchical_table(rng, [3, 1], 2, 2, mean=2.5)
+    both = sp.block_diag([x1, x2], format="csr")
+    values = np.concatenate([v1, v2])
+    primary = (values > 0) & (values < 3)
+    plain = gauss_suppress(both, values, primary)
+    path = tmp_path / "cache" / "suppression.json"
+
+    first = ComponentCache(path)
+    gauss_suppress(both, values, primary, cache=first)
+    first.save()
+    second = ComponentCache(path)
+    again = gauss_suppress(both, values, primary, cache=second)
+    assert np.array_equal(again.hidden, plain.hidden)
+    assert second.misses == 0 and second.hits == first.misses > 0
+
+    # a run over the first table alone keeps only its component
+    p1 = (v1 > 0) & (v1 < 3)
+    third = ComponentCache(path)
+    gauss_suppress(x1, v1, p1, cache=third)
+    third.save()
+    kept = json.loads(path.read_text("utf-8"))["outcomes"]
+    assert len(kept) == third.hits + third.misses < first.misses
+
+    path.write_text("{not json", "utf-8")
+    broken = ComponentCache(path)
+    assert np.array_equal(gauss_suppress(both, values, primary, cache=broken).hidden, plain.hidden)
+    assert broken.hits == 0

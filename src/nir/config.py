@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         return self.published_dir / "statistikk.json"
 
     @property
+    def suppression_cache(self) -> Path:
+        """The components the last publication solved (``ComponentCache``): no figures, only
+        hashes and outcomes; deleting it costs one slower publication."""
+        return self.data_dir / "cache" / "suppression.json"
+
+    @property
     def kontroll_dir(self) -> Path:
         return self.data_dir / "kontroll"
 

@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from nir.catalog import PublishedTable
+
+if TYPE_CHECKING:
+    from nir.publication.suppression import ComponentCache
 
 TOTAL_REGION = "0000"
 REST = "_rest"
@@ -495,8 +499,12 @@ def protect(
     *,
     threshold: int,
     min_share_denominator: int,
+    cache: ComponentCache | None = None,
 ) -> Protected:
-    """Hide every cell that must be hidden; returns new frames with ``prikket`` added."""
+    """Hide every cell that must be hidden; returns new frames with ``prikket`` added.
+
+    ``cache``: outcomes of components solved by an earlier publication (same result, fewer
+    eliminations; see :class:`~nir.publication.suppression.ComponentCache`)."""
     from nir.publication.suppression import gauss_suppress
 
     model = build_model(frames, catalog, threshold)
@@ -507,6 +515,7 @@ def protect(
         model.primary,
         inner_nonneg=model.inner_nonneg,
         forced=virtual,
+        cache=cache,
     )
     out = {name: f.copy() for name, f in frames.items()}
     masks: dict[str, dict[str, np.ndarray]] = {}

@@ -363,6 +363,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     from nir.publication import disclosure
     from nir.publication.attack import audit_publication
     from nir.publication.jsonstat import write_jsonstat
+    from nir.publication.suppression import ComponentCache
 
     catalog = load_catalog(settings)
     labels = load_label_tables(settings)
@@ -370,12 +371,16 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         settings, [*catalog, *labels], {t.name: t.rad for t in catalog.values()}
     )
     figures = {t: frames[t] for t in catalog}
+    cache = ComponentCache(settings.suppression_cache)
     protected = disclosure.protect(
         figures,
         catalog,
         threshold=int(settings.suppression_threshold),
         min_share_denominator=int(settings.min_share_denominator),
+        cache=cache,
     )
+    cache.save()
+    log.info("suppression: %d components read from the cache, %d solved", cache.hits, cache.misses)
     try:
         audit = audit_publication(
             protected.frames, figures, catalog, int(settings.suppression_threshold)
@@ -428,11 +433,14 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             con.close()
         os.chmod(tmp, 0o644)
         digest = _sha256(tmp)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
         for folder in folders.values():
             shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, PublicationRejected):
+            # if the kept components were what went wrong, the next run solves them all
+            settings.suppression_cache.unlink(missing_ok=True)
         raise
     # The publication: atomic. From here on the new figures are live, so nothing of them is
     # removed on a later error; a rerun writes the record and switches the links.

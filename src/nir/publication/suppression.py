@@ -122,6 +122,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -538,46 +539,59 @@ class _Component:
 
 
 class ComponentCache:
-    """Outcomes of solved components, kept between runs in a folder (one small file each).
+    """Outcomes of solved components, kept from one publication to the next in one file.
 
     A component's outcome (published, primary or singleton for each candidate, in order) is a
     function of its rows, the candidate order, the forced cells and the flags, and its key is a
     hash of exactly those (inner cells renumbered by rank, so where the component sits in the
     whole model does not matter). A monthly publication changes few components: the years
-    already final and the older months give the same keys and are not solved again. A file
-    that cannot be read is a miss; the independent audit checks the result either way.
+    already final and the older months give the same keys and are not solved again.
+
+    :meth:`save` writes the outcomes used by this run (read or solved) and nothing else, so the
+    file holds one publication's components and does not grow with the history. A file that
+    cannot be read is an empty cache; the independent audit checks the result either way.
     """
 
-    VERSION = "1"
+    VERSION = "2"
+    _CODES: ClassVar[dict[str, str]] = {"published": "-", "primary": "x", "singleton": "s"}
+    _NAMES: ClassVar[dict[str, str]] = {c: n for n, c in _CODES.items()}
 
-    def __init__(self, folder: Path | str) -> None:
-        self.folder = Path(folder)
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
         self.hits = 0
         self.misses = 0
+        self._used: dict[str, str] = {}
+        self._known = self._read()
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+    def _read(self) -> dict[str, str]:
+        try:
+            doc = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("version") != self.VERSION:
+            return {}
+        outcomes = doc.get("outcomes")
+        return outcomes if isinstance(outcomes, dict) else {}
 
     def get(self, key: str) -> list[str] | None:
-        try:
-            out = json.loads(self._path(key).read_text("utf-8"))
-        except (OSError, ValueError):
-            self.misses += 1
-            return None
-        if not isinstance(out, list) or not all(
-            o in ("published", "primary", "singleton") for o in out
-        ):
+        coded = self._used[key] if key in self._used else self._known.get(key)
+        if not isinstance(coded, str) or not set(coded) <= self._NAMES.keys():
             self.misses += 1
             return None
         self.hits += 1
-        return out
+        self._used[key] = coded
+        return [self._NAMES[c] for c in coded]
 
     def put(self, key: str, outcomes: list[str]) -> None:
-        path = self._path(key)
+        self._used[key] = "".join(self._CODES[o] for o in outcomes)
+
+    def save(self) -> None:
+        """Keep this run's outcomes for the next run (a failure costs speed, not figures)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(outcomes))
-        except OSError as exc:  # a cache: a full disk costs speed, not the publication
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            doc = {"version": self.VERSION, "outcomes": self._used}
+            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")))
+        except OSError as exc:
             log.warning("suppression cache not written: %s", exc)
 
 
