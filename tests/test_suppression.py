@@ -598,18 +598,24 @@ def test_no_primary_means_nothing_hidden_and_result_shape() -> None:
     assert not res.hidden.any() and res.candidates_tried == 0 and res.singleton_extra == 0
 
 
+def _two_tables(seed: int):
+    """Two hierarchical tables and the model of both side by side (two components), with
+    the cells of 1 and 2 primary."""
+    rng = np.random.default_rng(seed)
+    x1, v1 = hierarchical_table(rng, [2, 3], 2, 3, mean=2.0)
+    x2, v2 = hierarchical_table(rng, [3, 1], 2, 2, mean=2.5)
+    values = np.concatenate([v1, v2])
+    both = sp.block_diag([x1, x2], format="csr"), values, (values > 0) & (values < 3)
+    return (x1, v1), (x2, v2), both
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cached_components_give_the_same_result_and_are_not_solved_again(seed, tmp_path) -> None:
     """Two tables side by side (two components); the second run of the same figures reads
     both from the cache; changing one table's figures solves that component only."""
     from nir.publication.suppression import ComponentCache
 
-    rng = np.random.default_rng(200 + seed)
-    x1, v1 = hierarchical_table(rng, [2, 3], 2, 3, mean=2.0)
-    x2, v2 = hierarchical_table(rng, [3, 1], 2, 2, mean=2.5)
-    x = sp.block_diag([x1, x2], format="csr")
-    values = np.concatenate([v1, v2])
-    primary = (values > 0) & (values < 3)
+    (x1, v1), (x2, v2), (x, values, primary) = _two_tables(200 + seed)
     plain = gauss_suppress(x, values, primary)
 
     cache = ComponentCache(tmp_path / "cache")
@@ -646,12 +652,7 @@ def test_the_cache_keeps_one_runs_components_in_one_file(tmp_path) -> None:
     unreadable file is an empty cache, not an error."""
     from nir.publication.suppression import ComponentCache
 
-    rng = np.random.default_rng(7)
-    x1, v1 = hierarchical_table(rng, [2, 3], 2, 3, mean=2.0)
-    x2, v2 = hierarchical_table(rng, [3, 1], 2, 2, mean=2.5)
-    both = sp.block_diag([x1, x2], format="csr")
-    values = np.concatenate([v1, v2])
-    primary = (values > 0) & (values < 3)
+    (x1, v1), _, (both, values, primary) = _two_tables(7)
     plain = gauss_suppress(both, values, primary)
     path = tmp_path / "cache" / "suppression.json"
 
