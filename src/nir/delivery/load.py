@@ -16,10 +16,11 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -37,6 +38,8 @@ from nir.delivery.check import (
 from nir.delivery.pseudonymize import key_id, pseudonymise_table
 from nir.errors import ContractError, DeliveryHeld, DeliveryNotFound, NirError, one_line, scrub
 from nir.warehouse import connect, writer_lock
+
+T = TypeVar("T")
 
 
 class LoadError(NirError):
@@ -298,30 +301,40 @@ def previous_snapshot(
     return prev, counts
 
 
+def _peek(settings: Settings, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T | None:
+    """``query`` on the warehouse opened read-only without waiting, or None when there is
+    no warehouse, it is busy, or it has no raw tables yet: a look before the writer lock,
+    never a reason to fail."""
+    if not settings.warehouse.exists():
+        return None
+    try:
+        con = connect(settings, read_only=True, timeout=0)
+    except (NirError, duckdb.Error, OSError):
+        return None
+    try:
+        return query(con)
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
 def _known_valid(settings: Settings, snapshot: date, kid: str) -> frozenset[str]:
     """Pseudonyms found valid in the newest earlier snapshot loaded under the same key.
 
     Read before the writer lock, so the clear numbers are dropped before it is taken; when
-    the warehouse is new or busy the answer is empty and every number is checked.
+    the warehouse cannot be read the answer is empty and every number is checked.
     """
-    if not settings.warehouse.exists():
-        return frozenset()
-    try:
-        con = connect(settings, read_only=True, timeout=0)
-    except (NirError, duckdb.Error, OSError):
-        return frozenset()
-    try:
-        rows = con.execute(
+    rows = _peek(
+        settings,
+        lambda con: con.execute(
             "select fnr_pseudonym from raw.personer where fnr_gyldig and snapshot_date = ("
             "  select max(snapshot_date) from raw.leveranser"
             "  where snapshot_date < ? and pseudonym_key_id = ?)",
             [snapshot, kid],
-        ).fetchall()
-    except duckdb.Error:
-        return frozenset()  # no raw tables yet
-    finally:
-        con.close()
-    return frozenset(r[0] for r in rows)
+        ).fetchall(),
+    )
+    return frozenset(r[0] for r in rows or ())
 
 
 class _Held(Exception):
@@ -452,17 +465,6 @@ def review(settings: Settings, path: Path) -> tuple[list[Problem], list[str]]:
         delivery = parse_delivery(_existing_folder(settings, path), settings)
     except DeliveryRejected as exc:
         return exc.problems, []
-    previous = None
-    if settings.warehouse.exists():
-        try:
-            con = connect(settings, read_only=True, timeout=0)
-        except (NirError, duckdb.Error):
-            con = None  # busy: the load compares again under its lock
-        if con is not None:
-            try:
-                previous = previous_snapshot(con, delivery.manifest.snapshot_date)
-            except duckdb.Error:
-                previous = None  # no raw tables yet
-            finally:
-                con.close()
+    # when the warehouse is busy, the load compares again under its lock
+    previous = _peek(settings, lambda con: previous_snapshot(con, delivery.manifest.snapshot_date))
     return [], anomalies(delivery, settings, previous)
