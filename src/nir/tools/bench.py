@@ -20,6 +20,7 @@ reported, never asserted.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -605,14 +606,7 @@ class Bench:
 
     def _history(self, scale: Scale) -> Callable[[], list[date]]:
         """The scale's snapshots, generated the first time a phase asks for them."""
-        cache: list[list[date]] = []
-
-        def snapshots() -> list[date]:
-            if not cache:
-                cache.append(ensure_history(self.bench_dir, scale, self.on_progress))
-            return cache[0]
-
-        return snapshots
+        return functools.cache(lambda: ensure_history(self.bench_dir, scale, self.on_progress))
 
     def run(self) -> Path:
         self.bench_dir.mkdir(parents=True, exist_ok=True)
