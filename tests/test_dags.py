@@ -264,6 +264,31 @@ def test_repeated_backfill_gives_identical_published_figures(
     assert after == before, _difference(after, before)
 
 
+REFERENCE = Path(__file__).parent / "fixtures" / "published_reference.json"
+
+
+@pytest.mark.integration
+def test_published_figures_equal_the_recorded_reference(forward: tuple[Any, list[Any]]) -> None:
+    """The published result of a fixed run (600 persons, seed 5, periods 2024-02..2024-03,
+    through the DAGs) is recorded per table (`nir status --digest`): a change made for speed,
+    structure or style must publish the same figures. A change meant to alter figures
+    re-records it, `NIR_RECORD_REFERENCE=1 pytest tests/test_dags.py -k reference`, and says
+    why in its commit."""
+    import json
+    import os
+
+    from nir.status import published_digest
+
+    settings, outcomes = forward
+    _assert_all_succeeded(settings, outcomes)
+    got = published_digest(settings.published_db)
+    if os.environ.get("NIR_RECORD_REFERENCE") == "1":
+        REFERENCE.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    expected = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    changed = {t for t in set(got) | set(expected) if got.get(t) != expected.get(t)}
+    assert not changed, f"published tables differ from {REFERENCE.name}: {sorted(changed)}"
+
+
 @pytest.mark.integration
 def test_out_of_order_backfill_gives_identical_published_figures(
     forward: tuple[Any, list[Any]], tmp_path: Path

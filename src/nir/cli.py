@@ -496,11 +496,26 @@ def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the status as one JSON document")
     ] = False,
+    digest: Annotated[
+        bool,
+        typer.Option(
+            "--digest",
+            help="Print a SHA-256 per published table instead (equal digests: the same "
+            "published figures)",
+        ),
+    ] = False,
 ) -> None:
     """What is published, from which snapshot per year, and the last gate results."""
-    from nir.status import collect, render, to_json
+    from nir.status import collect, published_digest, render, to_json
 
-    doc = collect(settings())
+    cfg = settings()
+    if digest:
+        if not cfg.published_db.exists():
+            err.print(f"error: nothing published yet ({cfg.published_db} does not exist)")
+            raise typer.Exit(1)
+        print(to_json(published_digest(cfg.published_db)))
+        return
+    doc = collect(cfg)
     if as_json:
         print(to_json(doc))
         return

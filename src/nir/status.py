@@ -132,3 +132,47 @@ def published_figures(settings: Settings) -> list[dict[str, Any]]:
     finally:
         con.close()
     return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def published_digest(path: Path) -> dict[str, dict[str, Any]]:
+    """Per published table (schema ``statistikk``): its columns, row count and a SHA-256 of
+    its rows in a fixed order: two publications with the same digest publish the same figures.
+
+    What the demo's and the tests' "same published result" means (``nir status --digest``):
+    the row order and the time of publication do not count, a column's name and every value
+    do. Values are hashed as their canonical text (``repr`` of a float, ISO dates), so the
+    digest is stable across runs and machines with the locked DuckDB.
+    """
+    import hashlib
+
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'statistikk' and table_type = 'BASE TABLE' order by 1"
+            ).fetchall()
+        ]
+        out: dict[str, dict[str, Any]] = {}
+        for t in tables:
+            cur = con.execute(f'select * from statistikk."{t}"')
+            columns = [c[0] for c in cur.description]
+            lines = sorted(json.dumps(row, default=_canonical) for row in cur.fetchall())
+            h = hashlib.sha256()
+            h.update(json.dumps(columns).encode())
+            for line in lines:
+                h.update(line.encode() + b"\n")
+            out[t] = {"columns": len(columns), "rows": len(lines), "sha256": h.hexdigest()}
+    finally:
+        con.close()
+    return out
+
+
+def _canonical(value: Any) -> str:
+    """Text for the values JSON has no type for (dates, decimals)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
