@@ -32,8 +32,12 @@ from nir.publication.audit import AuditResult, Relation, audit_cells
 REST = "_rest"
 
 
+_KEY = object()  # where a record keeps its key (no column can be named so)
+
+
 def _key(t: PublishedTable, rec: dict) -> tuple:
-    return tuple(str(rec[c]) for c in t.rad)
+    """The row's key: its ``rad`` values as text (computed once per record, when read)."""
+    return rec[_KEY]
 
 
 def _val(v: object) -> float | None:
@@ -96,14 +100,18 @@ class _Builder:
         self._records: dict[str, list[dict]] = {}
 
     def records(self, table: str) -> list[dict]:
-        """The unsuppressed rows of ``table`` as plain dicts (read once)."""
+        """The unsuppressed rows of ``table`` as plain dicts, each with its key (read once)."""
         if table not in self._records:
             f = self.true[table]
             columns = {c: f[c].tolist() for c in f.columns}
-            self._records[table] = [
+            keys = zip(*(map(str, columns[c]) for c in self.catalog[table].rad), strict=True)
+            recs = [
                 dict(zip(columns, vals, strict=True))
                 for vals in zip(*columns.values(), strict=True)
             ]
+            for rec, key in zip(recs, keys, strict=True):
+                rec[_KEY] = key
+            self._records[table] = recs
         return self._records[table]
 
     def groups(self, table: str, keys: list[str]) -> dict[tuple, list[dict]]:
