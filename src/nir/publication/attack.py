@@ -103,7 +103,8 @@ class _Builder:
         """The unsuppressed rows of ``table`` as plain dicts, each with its key (read once)."""
         if table not in self._records:
             f = self.true[table]
-            columns = {c: f[c].tolist() for c in f.columns}
+            # through NumPy: iterating an Arrow-backed column (pandas' strings) is slow
+            columns = {c: f[c].to_numpy(dtype=object).tolist() for c in f.columns}
             keys = zip(*(map(str, columns[c]) for c in self.catalog[table].rad), strict=True)
             recs = [
                 dict(zip(columns, vals, strict=True))

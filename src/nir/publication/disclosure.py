@@ -70,10 +70,9 @@ class Model:
         return np.array([c.primary for c in self.cells], dtype=bool)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """The rows as dicts of plain Python values (faster to read than pandas' own records)."""
-    columns = {c: frame[c].tolist() for c in frame.columns}
-    return [dict(zip(columns, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
+def _text(series: pd.Series) -> list[str]:
+    """The values as text, read through NumPy (iterating an Arrow-backed column is slow)."""
+    return [str(v) for v in series.to_numpy(dtype=object).tolist()]
 
 
 def _fylke(region: str) -> str:
@@ -190,7 +189,7 @@ def _populations(
             for tname, _ in p.members:
                 t = catalog[tname]
                 if d in t.dimensjoner and tname in frames:
-                    codes |= set(frames[tname][d].astype(str)) - {t.dimensjoner[d]}
+                    codes |= set(_text(frames[tname][d])) - {t.dimensjoner[d]}
             p.domains[d] = sorted(codes)
         declared = [catalog[tn].maal[mn].utfall for tn, mn in p.members]
         if any(u for u in declared):
@@ -256,10 +255,10 @@ def _present(
                 continue
             t, f = catalog[tname], frames[tname]
             k = f[f["nivaa"] == "kommune"]
-            parts = list(zip(*(k[c].astype(str) for c in t.partitions), strict=True)) or [
+            parts = list(zip(*(_text(k[c]) for c in t.partitions), strict=True)) or [
                 () for _ in range(len(k))
             ]
-            for pk, region in zip(parts, k["region"].astype(str), strict=True):
+            for pk, region in zip(parts, _text(k["region"]), strict=True):
                 out.setdefault((name, tuple(pk)), set()).add(region)
     return out
 
@@ -328,20 +327,57 @@ def build_model(
 
     partitions = {name: t.partitions for name, t in catalog.items()}
 
+    def column_supports(t: PublishedTable, texts: dict[str, list[str]], mname: str) -> list:
+        """``cell_support`` of measure ``mname`` for every row of ``t``, with what is the same
+        for every row (population, breakdown domains, outcomes) looked up once."""
+        m = t.maal[mname]
+        pop = pops[m.populasjon or f"{t.name}.{mname}"]
+        dims = [
+            (tuple(pop.domains[d]), texts.get(d) if d in t.dimensjoner else None,
+             t.dimensjoner.get(d))
+            for d in pop.dims
+        ]  # fmt: skip
+        outs = ((tuple(m.utfall) if m.utfall else tuple(pop.utfall)),) if pop.utfall else ()
+        parts = list(zip(*(texts[c] for c in partitions[t.name]), strict=True))
+        n = len(texts["region"])
+        if not parts:
+            parts = [()] * n
+        out = []
+        for i in range(n):
+            wanted = (
+                tuple(dom if vals is None or vals[i] == total else (vals[i],)
+                      for dom, vals, total in dims)
+                + outs
+            )  # fmt: skip
+            g = grid(pop, parts[i])
+            out.append(g.support(g.rows(texts["nivaa"][i], texts["region"][i]), g.cols(wanted)))
+        return out
+
     for t in catalog.values():
         if t.name not in frames or t.revisjon:
             continue
         frame = frames[t.name]
-        records = _records(frame)
-        for i, rec in enumerate(records):
-            for mname, m in t.maal.items():
-                v = rec[mname]
-                value = 0.0 if v is None or pd.isna(v) else float(v)
-                count = m.skjules_med or mname
-                cv = rec[count]
-                primary = cv is not None and not pd.isna(cv) and 1 <= float(cv) < threshold
-                sup = cell_support(t, rec, mname)
-                add(t.name, i, mname, value, primary, sup)
+        texts = {
+            c: _text(frame[c])
+            for c in dict.fromkeys([*t.rad, *t.dimensjoner, *partitions[t.name], "nivaa", "region"])
+        }
+        names = list(t.maal)
+        # inner cells are numbered as their grids are first met, row by row: keep that order
+        pop_of = [pops[t.maal[m].populasjon or f"{t.name}.{m}"] for m in names]
+        rows_parts = list(zip(*(texts[c] for c in partitions[t.name]), strict=True))
+        for parts in rows_parts or [()] * (len(frame) > 0):
+            for pop in pop_of:
+                grid(pop, parts)
+        values, primary, supports = {}, {}, {}
+        for mname, m in t.maal.items():
+            v = frame[mname].astype(float).to_numpy()
+            values[mname] = np.where(np.isnan(v), 0.0, v).tolist()
+            cv = frame[m.skjules_med or mname].astype(float).to_numpy()
+            primary[mname] = ((cv >= 1) & (cv < threshold)).tolist()
+            supports[mname] = column_supports(t, texts, mname)
+        for i in range(len(frame)):
+            for mname in names:
+                add(t.name, i, mname, values[mname][i], primary[mname][i], supports[mname][i])
 
     # Rests the attacker can compute and knows to be non-negative: where one is 0, every inner
     # cell under it is known to be empty. Added as visible (forced) zero cells, so the
@@ -365,13 +401,10 @@ def build_model(
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([len(r) for r in rows])
     indices = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-    data = (
-        np.concatenate(
-            [np.ones(len(r)) if c is None else c for r, c in zip(rows, coefs, strict=True)]
-        )
-        if coefs
-        else np.empty(0)
-    )
+    data = np.ones(len(indices))  # every coefficient 1 but those given (revisjoner.endring)
+    for i, c in enumerate(coefs):
+        if c is not None:
+            data[indptr[i] : indptr[i + 1]] = c
     x = sparse.csr_matrix((data, indices, indptr), shape=(len(cells), n_inner))
     x.sum_duplicates()
     nonneg = np.ones(n_inner, dtype=bool)
