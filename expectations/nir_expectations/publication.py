@@ -15,6 +15,8 @@ nothing from the publishing code.
 
 from __future__ import annotations
 
+import bisect
+
 import duckdb
 import great_expectations.expectations as gxe
 import numpy as np
@@ -44,29 +46,42 @@ SHARE_MAX = 1.0
 HIDDEN, NO_FIGURE = ":", ".."  # a cell's <measure>_status when it shows no figure (SSB's symbols)
 
 
-def _text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
-    """The row's values of ``columns`` joined with ``/`` (a cell's name in a message)."""
-    out = pd.Series("", index=frame.index, dtype=object)
-    for i, c in enumerate(columns):
-        part = frame[c].astype(str) if c in frame.columns else pd.Series("?", index=frame.index)
-        out = part if i == 0 else out + "/" + part
-    return out
+class _CellNames:
+    """A cell's name, ``tabell.maal`` and its row's key (``2023/kommune/0301/K/18-25``), from
+    its position in the frame of cells: made only for the cells a failure message shows."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.parts: list[tuple[str, pd.DataFrame, tuple[str, ...]]] = []
+        self.size = 0
+
+    def add(self, label: str, frame: pd.DataFrame, rad: tuple[str, ...]) -> None:
+        if len(frame):
+            self.starts.append(self.size)
+            self.parts.append((label, frame, rad))
+            self.size += len(frame)
+
+    def __call__(self, i: int) -> str:
+        k = bisect.bisect_right(self.starts, i) - 1
+        label, frame, rad = self.parts[k]
+        row = frame.iloc[i - self.starts[k]]
+        return f"{label} " + "/".join(str(row[c]) if c in row.index else "?" for c in rad)
 
 
-def _cells(frame: pd.DataFrame, t: PublishedTable, min_den: int) -> pd.DataFrame:
+def _cells(frame: pd.DataFrame, t: PublishedTable, min_den: int, names: _CellNames) -> pd.DataFrame:
     """One row per published cell of ``t``: its value and what the rules need to judge it.
 
     ``grunnlag_skjult``: for a share, a count it is computed from is hidden or its
     denominator is below ``min_den``; for a measure declared ``skjules_med`` a count, that
     count is hidden. ``status``/``rad_status`` are the cell's ``<measure>_status`` and the
     row's ``status`` (null when the table lacks them: the column check reports that).
+    Each cell's name is registered with ``names``, in the order of the rows returned.
     """
     cols = set(frame.columns)
     counts = [c for c in t.count_columns if c in cols]
     hidden_count = np.zeros(len(frame), dtype=bool)
     for c in counts:
         hidden_count |= frame[c].isna().to_numpy()
-    where = _text(frame, t.rad)
     parts = []
     for m, kind in t.measures.items():
         if m not in cols:
@@ -84,10 +99,10 @@ def _cells(frame: pd.DataFrame, t: PublishedTable, min_den: int) -> pd.DataFrame
         elif m in t.maal and t.maal[m].skjules_med in cols:
             grunnlag |= frame[t.maal[m].skjules_med].isna().to_numpy()
         status = f"{m}_status"
+        names.add(f"{t.name}.{m}", frame, t.rad)
         parts.append(
             pd.DataFrame(
                 {
-                    "celle": f"{t.name}.{m} " + where,
                     "verdi": value.to_numpy(),
                     "telling": m in counts,
                     "andel": kind == "andel",
@@ -143,13 +158,14 @@ def build(
     min_den = int(settings.min_share_denominator)
     kolonner = _columns_frame(con, schema, catalog)
     frames = []
+    names = _CellNames()
     for t in catalog.values():
         if _columns(con, schema, t.name):
             frame = con.execute(f"select * from {schema}.{t.name}").df()
-            frames.append(_cells(frame, t, min_den))
+            frames.append(_cells(frame, t, min_den, names))
     celler = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else None
     if celler is None or not len(celler):
-        celler = pd.DataFrame({c: [] for c in ("celle", "verdi", "telling", "andel")})
+        celler = pd.DataFrame({c: [] for c in ("verdi", "telling", "andel")})
     blank = Column("verdi").is_null()
     shown = Column("verdi").is_not_null()
     checks = [
@@ -238,7 +254,7 @@ def build(
                     },
                 ),
             ],
-            describe="celle",
+            describe=names,
         ),
     ]
     frame = audit if len(audit) else pd.DataFrame({"celle": [], "primaer": [], "melding": []})

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -57,7 +58,9 @@ class Check:
     asset: str  # a name for the DataFrame, e.g. "programmer"
     frame: Any  # pandas.DataFrame
     expectations: list[Any] = field(default_factory=list)  # GX Expectation objects
-    describe: str | None = None  # a column naming each row, used in failure messages
+    # names a row in failure messages: a column of ``frame``, or a function of the row's
+    # position (for frames too large to carry a text per row)
+    describe: str | Callable[[int], str] | None = None
 
 
 @dataclass
@@ -281,6 +284,8 @@ def _results_page(docs_dir: Path, summary: SuiteResult) -> Path:
 
 def _describer(check: Check) -> Any:
     """Row index -> the row's description (for failure messages), when the check has one."""
+    if callable(check.describe):
+        return check.describe
     if not check.describe or check.describe not in getattr(check.frame, "columns", ()):
         return None
     names = check.frame[check.describe]
