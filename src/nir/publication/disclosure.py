@@ -327,9 +327,12 @@ def build_model(
 
     partitions = {name: t.partitions for name, t in catalog.items()}
 
-    def column_supports(t: PublishedTable, texts: dict[str, list[str]], mname: str) -> list:
-        """``cell_support`` of measure ``mname`` for every row of ``t``, with what is the same
-        for every row (population, breakdown domains, outcomes) looked up once."""
+    def column_supports(
+        t: PublishedTable, texts: dict[str, list[str]], parts: list[tuple], mname: str
+    ) -> list:
+        """``cell_support`` of measure ``mname`` for every row of ``t`` (``parts``: each row's
+        partition values), with what is the same for every row (population, breakdown
+        domains, outcomes) looked up once."""
         m = t.maal[mname]
         pop = pops[m.populasjon or f"{t.name}.{mname}"]
         dims = [
@@ -338,12 +341,8 @@ def build_model(
             for d in pop.dims
         ]  # fmt: skip
         outs = ((tuple(m.utfall) if m.utfall else tuple(pop.utfall)),) if pop.utfall else ()
-        parts = list(zip(*(texts[c] for c in partitions[t.name]), strict=True))
-        n = len(texts["region"])
-        if not parts:
-            parts = [()] * n
         out = []
-        for i in range(n):
+        for i in range(len(parts)):
             wanted = (
                 tuple(dom if vals is None or vals[i] == total else (vals[i],)
                       for dom, vals, total in dims)
@@ -365,7 +364,8 @@ def build_model(
         # inner cells are numbered as their grids are first met, row by row: keep that order
         pop_of = [pops[t.maal[m].populasjon or f"{t.name}.{m}"] for m in names]
         rows_parts = list(zip(*(texts[c] for c in partitions[t.name]), strict=True))
-        for parts in rows_parts or [()] * (len(frame) > 0):
+        rows_parts = rows_parts or [()] * len(frame)
+        for parts in rows_parts:
             for pop in pop_of:
                 grid(pop, parts)
         values, primary, supports = {}, {}, {}
@@ -374,7 +374,7 @@ def build_model(
             values[mname] = np.where(np.isnan(v), 0.0, v).tolist()
             cv = frame[m.skjules_med or mname].astype(float).to_numpy()
             primary[mname] = ((cv >= 1) & (cv < threshold)).tolist()
-            supports[mname] = column_supports(t, texts, mname)
+            supports[mname] = column_supports(t, texts, rows_parts, mname)
         for i in range(len(frame)):
             for mname in names:
                 add(t.name, i, mname, values[mname][i], primary[mname][i], supports[mname][i])
