@@ -264,3 +264,27 @@ def test_publication_suite_passes_on_published_database(settings, published, tmp
     result = _audit(settings, published, tmp_path, "select 1")
     assert result.passed
     assert not result.hard_failures
+
+
+def test_publication_suite_on_a_file_without_tables_names_every_missing_column(settings):
+    from nir.gate import validate_publication
+
+    catalog = load_catalog(settings)
+    con = duckdb.connect()
+    con.execute("create schema statistikk")
+    try:
+        with pytest.raises(PublicationRejected) as exc:
+            validate_publication(
+                settings,
+                con,
+                SNAP,
+                catalog,
+                pd.DataFrame({"celle": [], "primaer": [], "melding": []}),
+            )
+    finally:
+        con.close()
+    msg = str(exc.value)
+    declared = sum(len(t.published_columns) for t in catalog.values())
+    assert f"missing column(s) (declared): {declared} of {declared} rows" in msg
+    assert "statistikk.deltakelse_aar.aar" in msg
+    assert ": error" not in msg  # the cell checks run on an empty frame, not into GX errors

@@ -44,6 +44,17 @@ IDENTIFIER_COLUMNS = frozenset(
 )
 SHARE_MAX = 1.0
 HIDDEN, NO_FIGURE = ":", ".."  # a cell's <measure>_status when it shows no figure (SSB's symbols)
+CELL_COLUMNS = (  # the frame of cells (see _cells)
+    "verdi",
+    "telling",
+    "andel",
+    "skjules_med",
+    "grunnlag_skjult",
+    "rad_har_skjult_telling",
+    "prikket",
+    "status",
+    "rad_status",
+)
 
 
 class _CellNames:
@@ -115,7 +126,7 @@ def _cells(frame: pd.DataFrame, t: PublishedTable, min_den: int, names: _CellNam
                 }
             )
         )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CELL_COLUMNS)
 
 
 def _columns_frame(
@@ -164,8 +175,8 @@ def build(
             frame = con.execute(f"select * from {schema}.{t.name}").df()
             frames.append(_cells(frame, t, min_den, names))
     celler = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else None
-    if celler is None or not len(celler):
-        celler = pd.DataFrame({c: [] for c in ("verdi", "telling", "andel")})
+    if celler is None or not len(celler):  # no table at all: the column checks say so
+        celler = pd.DataFrame(columns=CELL_COLUMNS)
     blank = Column("verdi").is_null()
     shown = Column("verdi").is_not_null()
     checks = [
