@@ -75,7 +75,7 @@ class Target:
     kind: str
     limit: float
     text: str
-    binding: bool = True  # False: shown for reference only (e.g. the build at national scale)
+    binding: bool = True  # False: shown for reference only (e.g. the audit's verdict)
 
     def met(self, m: Measurement) -> bool | None:
         if not self.binding:
@@ -504,7 +504,7 @@ class Bench:
         """Load + build every snapshot in order into one warehouse; time ``months`` (1-based)."""
         landing = self.bench_dir / scale.name / "landing"
         costs: dict[int, tuple[float, int]] = {}
-        total = 0.0
+        total, peak = 0.0, 0
         data = self.fresh_dir(f"{scale.name}-backfill")
         env = self.env(data, landing)
         last = max(months)
@@ -515,7 +515,7 @@ class Bench:
             if k == 1:  # the seeds are loaded once, before the first build
                 self.child(f"{tag}: dbt seed (not measured)", _helper("seed", s), env)
             t2, m2 = self.child(f"{tag}: build", _nir("build", "--snapshot", s), env)
-            total += t1 + t2
+            total, peak = total + t1 + t2, max(peak, m1, m2)
             if k in months:
                 costs[k] = (t1 + t2, max(m1, m2))
         first = costs[months[0]][0]
@@ -537,7 +537,7 @@ class Bench:
                 name=f"backfill {last} months load+build, total",
                 scale=scale.name,
                 seconds=[total],
-                peak_rss=max(m for _, m in costs.values()),
+                peak_rss=peak,
                 note="every month loaded and built in order into one warehouse",
             ),
             Target("seconds", 480.0, "< 8 min"),
