@@ -21,7 +21,7 @@ import duckdb
 import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.expectations.row_conditions import AndCondition, Column
+from great_expectations.expectations.row_conditions import AndCondition, Column, Condition
 
 from nir.catalog import PublishedTable
 from nir.config import Settings
@@ -55,6 +55,12 @@ CELL_COLUMNS = (  # the frame of cells (see _cells)
     "status",
     "rad_status",
 )
+
+
+def _true(*columns: str) -> Condition:
+    """Rows where every one of the boolean ``columns`` is true (a GX row condition)."""
+    conds = [Column(c) == True for c in columns]  # noqa: E712 (GX's condition, not Python's)
+    return conds[0] if len(conds) == 1 else AndCondition(conditions=conds)
 
 
 class _CellNames:
@@ -209,40 +215,30 @@ def build(
                 gxe.ExpectColumnValuesToNotBeInSet(
                     column="verdi",
                     value_set=small,
-                    row_condition=Column("telling") == True,  # noqa: E712 (GX's condition)
+                    row_condition=_true("telling"),
                     meta={"severity": HARD, "label": f"a count visible below {threshold}"},
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
                     column="prikket",
                     value_set=[True],
-                    row_condition=Column("rad_har_skjult_telling") == True,  # noqa: E712
+                    row_condition=_true("rad_har_skjult_telling"),
                     meta={"severity": HARD, "label": "a hidden cell's row not flagged prikket"},
                 ),
                 gxe.ExpectColumnValuesToBeNull(
                     column="verdi",
-                    row_condition=AndCondition(
-                        conditions=[
-                            Column("skjules_med") == True,  # noqa: E712
-                            Column("grunnlag_skjult") == True,  # noqa: E712
-                        ]
-                    ),
+                    row_condition=_true("skjules_med", "grunnlag_skjult"),
                     meta={"severity": HARD, "label": "a measure shown where its count is hidden"},
                 ),
                 gxe.ExpectColumnValuesToBeBetween(
                     column="verdi",
                     min_value=0,
                     max_value=SHARE_MAX,
-                    row_condition=Column("andel") == True,  # noqa: E712
+                    row_condition=_true("andel"),
                     meta={"severity": HARD, "label": f"a share outside [0, {SHARE_MAX:g}]"},
                 ),
                 gxe.ExpectColumnValuesToBeNull(
                     column="verdi",
-                    row_condition=AndCondition(
-                        conditions=[
-                            Column("andel") == True,  # noqa: E712
-                            Column("grunnlag_skjult") == True,  # noqa: E712
-                        ]
-                    ),
+                    row_condition=_true("andel", "grunnlag_skjult"),
                     meta={
                         "severity": HARD,
                         "label": "a share shown with a hidden count or its denominator "
