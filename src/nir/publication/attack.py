@@ -35,8 +35,9 @@ REST = "_rest"
 _KEY = object()  # where a record keeps its key (no column can be named so)
 
 
-def _key(t: PublishedTable, rec: dict) -> tuple:
-    """The row's key: its ``rad`` values as text (computed once per record, when read)."""
+def _key(rec: dict) -> tuple:
+    """The row's key: its table's ``rad`` values as text (computed once per record, when read
+    by ``_Builder.records``)."""
     return rec[_KEY]
 
 
@@ -129,7 +130,7 @@ class _Builder:
             pub = {c: self.published[t.name][c].tolist() for c in cols}
             tru = self.records(t.name)
             for i, q in enumerate(tru):
-                k = _key(t, q)
+                k = _key(q)
                 for c in cols:
                     self.cells[(t.name, k, c)] = _val(pub[c][i])
                     self.truth[(t.name, k, c)] = _val(q[c]) or 0.0
@@ -156,8 +157,8 @@ class _Builder:
                 for m in t.maal:
                     self.relation(
                         f"{t.name}.{m}: {d} {total} = sum of {d} ({'/'.join(map(str, gkey))})",
-                        (t.name, _key(t, tot[0]), m),
-                        [(t.name, _key(t, r), m) for r in parts],
+                        (t.name, _key(tot[0]), m),
+                        [(t.name, _key(r), m) for r in parts],
                     )
 
     def regions(self, t: PublishedTable, measures: dict[str, str], group_extra=None) -> None:
@@ -178,8 +179,8 @@ class _Builder:
                     by_fylke.setdefault(str(k["region"])[:2], []).append(k)
                 for fy in fylker:
                     parts = by_fylke.get(str(fy["region"]), [])
-                    tot = (t.name, _key(t, fy), col)
-                    pk = [(t.name, _key(t, k), col) for k in parts]
+                    tot = (t.name, _key(fy), col)
+                    pk = [(t.name, _key(k), col) for k in parts]
                     if (
                         kind == "overlapp"
                         and abs(self.truth[tot] - sum(self.truth[p] for p in pk)) > 1e-9
@@ -191,8 +192,8 @@ class _Builder:
                 if land and kind == "additiv":
                     self.relation(
                         f"{t.name}.{col}: land = fylker + skjermet ({label})",
-                        (t.name, _key(t, land[0]), col),
-                        [(t.name, _key(t, r), col) for r in fylker],
+                        (t.name, _key(land[0]), col),
+                        [(t.name, _key(r), col) for r in fylker],
                         rest=True,
                     )
 
@@ -200,7 +201,7 @@ class _Builder:
         recs = self.records(t.name)
         for m, combo in t.outcome_sums():  # a measure = the measures of its parts
             for r in recs:
-                k = _key(t, r)
+                k = _key(r)
                 self.relation(
                     f"{t.name}: {m} = {' + '.join(combo)}",
                     (t.name, k, m),
@@ -208,7 +209,7 @@ class _Builder:
                 )
         for m, tops in t.outcome_rests():  # a measure over every outcome >= its parts
             for r in recs:
-                k = _key(t, r)
+                k = _key(r)
                 self.relation(
                     f"{t.name}: {m} = {' + '.join(tops)} + rest",
                     (t.name, k, m),
@@ -230,8 +231,8 @@ class _Builder:
                 if rb is not None:
                     self.relation(
                         f"{ta.name}.{ma} = {tb.name}.{mb}",
-                        (ta.name, _key(ta, ra), ma),
-                        [(tb.name, _key(tb, rb), mb)],
+                        (ta.name, _key(ra), ma),
+                        [(tb.name, _key(rb), mb)],
                     )
 
     def revisions(self, t: PublishedTable) -> None:
@@ -244,14 +245,14 @@ class _Builder:
                 if _at(r, k.hvor):
                     index[(k.maal, str(r["aar"]), r["nivaa"], str(r["region"]))] = (src, r)
         for r in self.records(t.name):
-            key = _key(t, r)
+            key = _key(r)
             hit = index.get((r["maal"], str(r["aar"]), r["nivaa"], str(r["region"])))
             if hit is not None:
                 src, sr = hit
                 self.relation(
                     f"revisjoner.{rev['endelig']} = {src.name}.{r['maal']}",
                     (t.name, key, rev["endelig"]),
-                    [(src.name, _key(src, sr), kts[r["maal"]].maal)],
+                    [(src.name, _key(sr), kts[r["maal"]].maal)],
                 )
             self.relations.append(
                 Relation(
