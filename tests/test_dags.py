@@ -176,16 +176,14 @@ def _connect_published(settings: Any) -> Any:
 
 def _published(settings: Any) -> dict[str, list[tuple]]:
     """Every published table, rows sorted: what analysts see."""
+    from nir.status import published_tables
+
     con = _connect_published(settings)
     try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'statistikk' order by 1"
-            ).fetchall()
-        ]
-        return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in tables}
+        return {
+            t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr)
+            for t in published_tables(con)
+        }
     finally:
         con.close()
 

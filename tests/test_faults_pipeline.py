@@ -100,16 +100,13 @@ def _dump(warehouse: Path, schemas=SCHEMAS) -> dict[str, list]:
 
 
 def _published(db: Path) -> dict[str, list]:
+    from nir.status import published_tables
+
     con = duckdb.connect(str(db), read_only=True)
     try:
-        names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables() where schema_name = 'statistikk' order by 1"
-            ).fetchall()
-        ]
         return {
-            n: con.execute(f"select * from statistikk.{n} order by all").fetchall() for n in names
+            n: con.execute(f"select * from statistikk.{n} order by all").fetchall()
+            for n in published_tables(con)
         }
     finally:
         con.close()

@@ -134,6 +134,16 @@ def published_figures(settings: Settings) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
+def published_tables(con: Any) -> list[str]:
+    """The tables of a published database (schema ``statistikk``), by name."""
+    return [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'statistikk' order by 1"
+        ).fetchall()
+    ]
+
+
 def published_digest(path: Path) -> dict[str, dict[str, Any]]:
     """Per published table (schema ``statistikk``): its columns, row count and a SHA-256 of
     its rows in a fixed order: two publications with the same digest publish the same figures.
@@ -149,15 +159,8 @@ def published_digest(path: Path) -> dict[str, dict[str, Any]]:
 
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'statistikk' and table_type = 'BASE TABLE' order by 1"
-            ).fetchall()
-        ]
         out: dict[str, dict[str, Any]] = {}
-        for t in tables:
+        for t in published_tables(con):
             cur = con.execute(f'select * from statistikk."{t}"')
             columns = [c[0] for c in cur.description]
             lines = sorted(json.dumps(row, default=_canonical) for row in cur.fetchall())
