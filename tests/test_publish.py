@@ -253,6 +253,7 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
 
     db = _publish(settings, S1)
     assert settings.suppression_cache.exists()  # the components solved, kept for the next run
+    assert settings.disclosure_cache.exists()  # and the years decided
     before = db.read_bytes()
     parquet_before = sorted(p.name for p in settings.published_dir.glob("parquet-*"))
     make_snapshot(settings, S2)
@@ -280,10 +281,11 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     run_gate(settings, S2)  # the gate sees the unsuppressed marts: it passes
 
     real = suppression.gauss_suppress
+    weakened_cells = []
 
     def weakened(*args, **kwargs):  # the secondary cells un-hidden: primary cells only
         result = real(*args, **kwargs)
-        assert result.secondary.any()
+        weakened_cells.append(int(result.secondary.sum()))
         return type(result)(
             secondary=result.secondary & False,
             hidden=result.hidden & ~result.secondary,
@@ -294,9 +296,11 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     monkeypatch.setattr(suppression, "gauss_suppress", weakened)
     with pytest.raises(PublicationRejected, match="hidden primary cell recoverable") as err:
         publish(settings, S2)
+    assert sum(weakened_cells) > 0  # called once per reference year; some had secondaries
     assert "registreringskvalitet" in str(err.value) and "4601" in str(err.value)
     assert db.read_bytes() == before
     assert not settings.suppression_cache.exists()  # the next run solves every component
+    assert not settings.disclosure_cache.exists()  # and decides every year afresh
     assert not list(settings.published_dir.glob("*.tmp-*"))
     assert sorted(p.name for p in settings.published_dir.glob("parquet-*")) == parquet_before
     assert len(list(settings.published_dir.glob("jsonstat-*"))) == len(parquet_before)

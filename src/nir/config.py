@@ -182,6 +182,13 @@ class Settings(BaseSettings):
         return self.data_dir / "cache" / "suppression.json"
 
     @property
+    def disclosure_cache(self) -> Path:
+        """The years the last publication decided and audited (``nir.publication.years``):
+        owner-only, since an audit finding holds a hidden cell's value; deleting it costs one
+        slower publication."""
+        return self.data_dir / "cache" / "disclosure.json"
+
+    @property
     def kontroll_dir(self) -> Path:
         return self.data_dir / "kontroll"
 

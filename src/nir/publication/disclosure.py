@@ -515,6 +515,18 @@ def _revision_residuals(frame: pd.DataFrame, t: PublishedTable) -> dict[str, set
 
 
 @dataclass
+class Hidden:
+    """What disclosure control decided for a set of tables, before any cell is blanked."""
+
+    masks: dict[str, dict[str, np.ndarray]]  # table -> value column -> its rows to blank
+    prikket: dict[str, np.ndarray]  # table -> rows with a count or revision hidden
+    cells: int
+    primary: int
+    secondary: int
+    hidden_by_rule: int  # measures hidden with their count, shares without their counts
+
+
+@dataclass
 class Protected:
     """The published tables after disclosure control, and what it cost."""
 
@@ -522,8 +534,7 @@ class Protected:
     cells: int
     primary: int
     secondary: int
-    hidden_by_rule: int  # measures hidden with their count, shares without their counts
-    hidden: dict[str, np.ndarray]  # per table: bool (rows x measure columns) of hidden cells
+    hidden_by_rule: int
 
 
 def protect(
@@ -538,6 +549,25 @@ def protect(
 
     ``cache``: outcomes of components solved by an earlier publication (same result, fewer
     eliminations; see :class:`~nir.publication.suppression.ComponentCache`)."""
+    decided = decide(
+        frames,
+        catalog,
+        threshold=threshold,
+        min_share_denominator=min_share_denominator,
+        cache=cache,
+    )
+    return apply(frames, catalog, decided)
+
+
+def decide(
+    frames: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    *,
+    threshold: int,
+    min_share_denominator: int,
+    cache: ComponentCache | None = None,
+) -> Hidden:
+    """Which cells of ``frames`` to hide (see :func:`protect`)."""
     from nir.publication.suppression import gauss_suppress
 
     model = build_model(frames, catalog, threshold)
@@ -550,20 +580,19 @@ def protect(
         forced=virtual,
         cache=cache,
     )
-    out = {name: f.copy() for name, f in frames.items()}
     masks: dict[str, dict[str, np.ndarray]] = {}
     for cell, hide in zip(model.cells, result.hidden, strict=True):
         if hide and cell.table != VIRTUAL:
-            f = out[cell.table]
             m = masks.setdefault(cell.table, {})
             if cell.column not in m:
-                m[cell.column] = np.zeros(len(f), dtype=bool)
+                m[cell.column] = np.zeros(len(frames[cell.table]), dtype=bool)
             m[cell.column][cell.row] = True
     by_rule = 0
+    prikket: dict[str, np.ndarray] = {}
     for t in catalog.values():
-        if t.name not in out:
+        if t.name not in frames:
             continue
-        f = out[t.name]
+        f = frames[t.name]
         m = masks.setdefault(t.name, {})
         for col in (*t.maal, *(t.revisjon.values() if t.revisjon else ())):
             m.setdefault(col, np.zeros(len(f), dtype=bool))
@@ -572,27 +601,49 @@ def protect(
                 a, b = m[mm.name], m[mm.skjules_med]
                 by_rule += int((a ^ b).sum())
                 m[mm.name] = m[mm.skjules_med] = a | b
-        prikket = np.zeros(len(f), dtype=bool)
-        for col, mask in m.items():
-            prikket |= mask
-            f[col] = f[col].astype(object).where(~mask, None)
+        row_hidden = np.zeros(len(f), dtype=bool)
+        for mask in m.values():
+            row_hidden |= mask
+        prikket[t.name] = row_hidden
         for a in t.andeler.values():
-            den = pd.to_numeric(f[a.nevner], errors="coerce")
-            hide = den.isna() | (den < min_share_denominator)
+            den = pd.to_numeric(f[a.nevner], errors="coerce").to_numpy(dtype=float)
+            hide = _blank(f, m, a.nevner) | (den < min_share_denominator)
             for c in a.av:
-                hide |= f[c].isna()
-            by_rule += int((hide & f[a.name].notna()).sum())
-            f[a.name] = f[a.name].astype(object).where(~hide, None)
-        f["prikket"] = prikket
-    hidden = {
-        name: np.column_stack(list(m.values())) if m else np.zeros((0, 0), dtype=bool)
-        for name, m in masks.items()
-    }
-    return Protected(
-        frames=out,
+                hide |= _blank(f, m, c)
+            by_rule += int((hide & f[a.name].notna().to_numpy()).sum())
+            m[a.name] = hide
+    return Hidden(
+        masks=masks,
+        prikket=prikket,
         cells=int((~virtual).sum()),
         primary=int(model.primary.sum()),
         secondary=int((result.secondary & ~virtual).sum()),
         hidden_by_rule=by_rule,
-        hidden=hidden,
+    )
+
+
+def _blank(f: pd.DataFrame, masks: dict[str, np.ndarray], col: str) -> np.ndarray:
+    """The rows of ``col`` without a figure once its hidden cells are blanked."""
+    missing = f[col].isna().to_numpy()
+    return missing | masks[col] if col in masks else missing
+
+
+def apply(
+    frames: dict[str, pd.DataFrame], catalog: dict[str, PublishedTable], decided: Hidden
+) -> Protected:
+    """New frames with the decided cells blanked (None) and the ``prikket`` column added."""
+    out = {name: f.copy() for name, f in frames.items()}
+    for t in catalog.values():
+        if t.name not in out:
+            continue
+        f = out[t.name]
+        for col, mask in decided.masks[t.name].items():
+            f[col] = f[col].astype(object).where(~mask, None)
+        f["prikket"] = decided.prikket[t.name]
+    return Protected(
+        frames=out,
+        cells=decided.cells,
+        primary=decided.primary,
+        secondary=decided.secondary,
+        hidden_by_rule=decided.hidden_by_rule,
     )

@@ -360,10 +360,9 @@ def _write_parquet(
 def _write_published(settings: Settings, snapshot: date) -> Path:
     """Protect, write, audit and atomically publish. Caller holds the locks."""
     from nir.gate import validate_publication
-    from nir.publication import disclosure
-    from nir.publication.attack import audit_publication
     from nir.publication.jsonstat import write_jsonstat
     from nir.publication.suppression import ComponentCache
+    from nir.publication.years import YearCache, protect_and_audit
 
     catalog = load_catalog(settings)
     labels = load_label_tables(settings)
@@ -371,25 +370,32 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         settings, [*catalog, *labels], {t.name: t.rad for t in catalog.values()}
     )
     figures = {t: frames[t] for t in catalog}
-    cache = ComponentCache(settings.suppression_cache)
-    protected = disclosure.protect(
-        figures,
-        catalog,
-        threshold=int(settings.suppression_threshold),
-        min_share_denominator=int(settings.min_share_denominator),
-        cache=cache,
-    )
-    cache.save()
-    log.info("suppression: %d components read from the cache, %d solved", cache.hits, cache.misses)
+    components = ComponentCache(settings.suppression_cache)
+    years = YearCache(settings.disclosure_cache)
     try:
-        audit = audit_publication(
-            protected.frames, figures, catalog, int(settings.suppression_threshold)
+        protected, audit = protect_and_audit(
+            figures,
+            catalog,
+            threshold=int(settings.suppression_threshold),
+            min_share_denominator=int(settings.min_share_denominator),
+            years=years,
+            components=components,
         )
     except ValueError as exc:  # a declared relation the figures break: nothing is published
         raise PublicationRejected(
             f"publication audit failed for {snapshot}: {str(exc)[:300]}; fix the declaration "
             "(meta.publisert) or the model, then publish again"
         ) from exc
+    components.save()
+    years.save()
+    log.info(
+        "disclosure control: years %s kept from the last publication, %s decided and audited "
+        "(%d components read, %d solved)",
+        years.hits or "none",
+        years.misses or "none",
+        components.hits,
+        components.misses,
+    )
     pub = settings.published_dir
     pub.mkdir(parents=True, exist_ok=True)
     _cleanup(settings, keep=set())
@@ -439,8 +445,9 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         for folder in folders.values():
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, PublicationRejected):
-            # if the kept components were what went wrong, the next run solves them all
+            # if what was kept went wrong, the next run decides everything afresh
             settings.suppression_cache.unlink(missing_ok=True)
+            settings.disclosure_cache.unlink(missing_ok=True)
         raise
     # The publication: atomic. From here on the new figures are live, so nothing of them is
     # removed on a later error; a rerun writes the record and switches the links.

@@ -1,0 +1,326 @@
+"""Disclosure control and its audit, one reference year at a time, each year kept between runs.
+
+Why a year can be decided alone: a published cell is a sum of inner cells of its population's
+partition (the grain columns that never add up: aar, periode, tiltakskode, ...), and every
+published table declares its reference year (``meta.publisert.aar``) as a function of those
+columns. Cells of two years therefore share no inner cell and no relation: neither the
+suppression's model nor the audit's attacker links them, and the verdict on all years is the
+union of the verdicts year by year. :func:`reference_years` checks the premise on the data
+(one year per partition) and falls back to one part holding everything when it does not hold;
+``tests/test_disclosure_years.py`` holds the two ways equal on a real publication.
+
+What is kept: per year, under a hash of everything its verdict depends on (that year's rows of
+every published table, the tables' declarations, the threshold, the minimum denominator and
+the source of the modules that decide and audit), the cells disclosure control hides and the
+audit's findings. A monthly publication changes the open year; a final year gives the same
+hash and costs only the hash. :meth:`YearCache.save` keeps this run's years and nothing else,
+so the file does not grow with the history; a file that cannot be read is an empty cache.
+
+The file holds the true value of any hidden cell the audit reports (``Finding.value``), so it is
+written owner-only, like the control lists.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from nir.catalog import PublishedTable
+from nir.files import atomic_write_text
+from nir.publication import attack, audit, disclosure, suppression
+from nir.publication.attack import Attack
+from nir.publication.audit import AuditResult, Finding
+from nir.publication.disclosure import Hidden, Protected
+
+if TYPE_CHECKING:
+    from nir.publication.suppression import ComponentCache
+
+log = logging.getLogger(__name__)
+
+ALL = -1  # the one part when the tables cannot be split by year
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """The source of every module whose code decides or audits a cell."""
+    h = hashlib.sha256()
+    for module in (disclosure, suppression, attack, audit):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def reference_years(
+    frames: dict[str, pd.DataFrame], catalog: dict[str, PublishedTable]
+) -> dict[str, np.ndarray]:
+    """Each published table's rows' reference year (``meta.publisert.aar``), or ``ALL`` for
+    every row when some table declares none or its year is not one per partition."""
+    con = duckdb.connect()
+    try:
+        years: dict[str, np.ndarray] = {}
+        for t in catalog.values():
+            f = frames[t.name]
+            if not t.aar:
+                log.warning("%s declares no reference year: disclosure control in one part", t.name)
+                return {name: np.full(len(frames[name]), ALL) for name in catalog}
+            con.register("frame", f)
+            y = con.execute(f"select {t.aar} as y from frame").fetchnumpy()["y"]
+            con.unregister("frame")
+            y = pd.Series(y).fillna(ALL).astype("int64").to_numpy()
+            by_part = pd.DataFrame({**{c: f[c].to_numpy() for c in t.partitions}, "_y": y})
+            one = (
+                by_part.groupby(list(t.partitions), dropna=False)["_y"].nunique().le(1).all()
+                if t.partitions
+                else len(set(y.tolist())) <= 1
+            )
+            if not one:
+                log.warning(
+                    "%s: the reference year is not one per partition %s: disclosure control "
+                    "in one part",
+                    t.name,
+                    t.partitions,
+                )
+                return {name: np.full(len(frames[name]), ALL) for name in catalog}
+            years[t.name] = y
+        return years
+    finally:
+        con.close()
+
+
+def _part_key(
+    sub: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    min_share_denominator: int,
+) -> str:
+    h = hashlib.sha256(
+        f"{YearCache.VERSION};{_code_fingerprint()};{threshold};{min_share_denominator};".encode()
+    )
+    for t in catalog.values():
+        h.update(repr(t).encode())
+        f = sub[t.name]
+        h.update(repr([(c, str(d)) for c, d in f.dtypes.items()]).encode())
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+@dataclass
+class _Outcome:
+    """One year's verdict: the cells hidden and the audit of the year's protected tables."""
+
+    hidden: Hidden
+    attack: Attack
+
+
+def _finding_doc(f: Finding) -> list:
+    return [
+        f.cell[0],
+        list(f.cell[1]),
+        f.cell[2],
+        f.value,
+        f.lower,
+        f.upper,
+        f.primary,
+        list(f.relations),
+    ]
+
+
+def _finding(doc: list) -> Finding:
+    table, row, column, value, lower, upper, primary, relations = doc
+    return Finding(
+        cell=(table, tuple(row), column),
+        value=float(value),
+        lower=float(lower),
+        upper=float(upper),
+        primary=bool(primary),
+        relations=tuple(relations),
+    )
+
+
+def _indices(masks: dict[str, np.ndarray]) -> dict[str, list[int]]:
+    return {col: np.flatnonzero(m).tolist() for col, m in masks.items()}
+
+
+def _masks(n: int, indices: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    return {col: _rows(n, idx) for col, idx in indices.items()}
+
+
+def _dump(o: _Outcome) -> dict:
+    h, r = o.hidden, o.attack.result
+    return {
+        "masks": {t: _indices(cols) for t, cols in h.masks.items()},
+        "lengths": {t: len(p) for t, p in h.prikket.items()},
+        "prikket": {t: np.flatnonzero(p).tolist() for t, p in h.prikket.items()},
+        "counts": [h.cells, h.primary, h.secondary, h.hidden_by_rule],
+        "audit": {
+            "hidden": o.attack.hidden,
+            "counts": [r.hidden, r.primary_hidden, r.secondary_hidden],
+            "recoverable": [_finding_doc(f) for f in r.recoverable],
+            "narrow": [_finding_doc(f) for f in r.narrow],
+        },
+    }
+
+
+def _rows(n: int, idx: list[int]) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[np.asarray(idx, dtype=np.int64)] = True
+    return mask
+
+
+def _load(doc: dict) -> _Outcome:
+    n = doc["lengths"]
+    cells, primary, secondary, by_rule = doc["counts"]
+    a = doc["audit"]
+    hidden, primary_hidden, secondary_hidden = a["counts"]
+    return _Outcome(
+        hidden=Hidden(
+            masks={t: _masks(n[t], cols) for t, cols in doc["masks"].items()},
+            prikket={t: _rows(n[t], idx) for t, idx in doc["prikket"].items()},
+            cells=cells,
+            primary=primary,
+            secondary=secondary,
+            hidden_by_rule=by_rule,
+        ),
+        attack=Attack(
+            AuditResult(
+                hidden=hidden,
+                primary_hidden=primary_hidden,
+                secondary_hidden=secondary_hidden,
+                recoverable=[_finding(f) for f in a["recoverable"]],
+                narrow=[_finding(f) for f in a["narrow"]],
+            ),
+            a["hidden"],
+        ),
+    )
+
+
+class YearCache:
+    """The years decided by the last publication, in one owner-only JSON file."""
+
+    VERSION = "1"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.hits: list[int] = []
+        self.misses: list[int] = []
+        self._used: dict[str, dict] = {}
+        self._known = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            doc = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("version") != self.VERSION:
+            return {}
+        years = doc.get("years")
+        return years if isinstance(years, dict) else {}
+
+    def get(self, key: str) -> _Outcome | None:
+        doc = self._known.get(key)
+        if not isinstance(doc, dict):
+            return None
+        try:
+            outcome = _load(doc)
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+        self._used[key] = doc
+        return outcome
+
+    def put(self, key: str, outcome: _Outcome) -> None:
+        self._used[key] = _dump(outcome)
+
+    def save(self) -> None:
+        """Keep this run's years for the next run (a failure costs speed, not figures)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            doc = {"version": self.VERSION, "years": self._used}
+            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")), mode=0o600)
+        except OSError as exc:
+            log.warning("disclosure year cache not written: %s", exc)
+
+
+def protect_and_audit(
+    frames: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    *,
+    threshold: int,
+    min_share_denominator: int,
+    years: YearCache | None = None,
+    components: ComponentCache | None = None,
+) -> tuple[Protected, Attack]:
+    """:func:`~nir.publication.disclosure.protect` and
+    :func:`~nir.publication.attack.audit_publication` of ``frames``, year by year; a year
+    whose inputs are in ``years`` is read from it. Raises ``ValueError`` as the audit does."""
+    of_row = reference_years(frames, catalog)
+    parts = sorted({int(y) for arr in of_row.values() for y in np.unique(arr).tolist()}) or [ALL]
+    positions = {y: {name: np.flatnonzero(of_row[name] == y) for name in catalog} for y in parts}
+    outcomes: list[tuple[int, _Outcome]] = []
+    for y in parts:
+        sub = {
+            name: frames[name].iloc[positions[y][name]].reset_index(drop=True) for name in catalog
+        }
+        key = _part_key(sub, catalog, threshold, min_share_denominator)
+        outcome = years.get(key) if years is not None else None
+        if outcome is None:
+            hidden = disclosure.decide(
+                sub,
+                catalog,
+                threshold=threshold,
+                min_share_denominator=min_share_denominator,
+                cache=components,
+            )
+            protected = disclosure.apply(sub, catalog, hidden)
+            outcome = _Outcome(
+                hidden, attack.audit_publication(protected.frames, sub, catalog, threshold)
+            )
+            if years is not None:
+                years.put(key, outcome)
+                years.misses.append(y)
+        elif years is not None:
+            years.hits.append(y)
+        outcomes.append((y, outcome))
+
+    masks: dict[str, dict[str, np.ndarray]] = {}
+    prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
+    for y, o in outcomes:
+        for name, cols in o.hidden.masks.items():
+            rows = positions[y][name]
+            for col, m in cols.items():
+                full = masks.setdefault(name, {}).setdefault(
+                    col, np.zeros(len(frames[name]), dtype=bool)
+                )
+                full[rows[m]] = True
+        for name, p in o.hidden.prikket.items():
+            prikket[name][positions[y][name][p]] = True
+    for name in catalog:
+        masks.setdefault(name, {})
+    total = Hidden(
+        masks=masks,
+        prikket=prikket,
+        cells=sum(o.hidden.cells for _, o in outcomes),
+        primary=sum(o.hidden.primary for _, o in outcomes),
+        secondary=sum(o.hidden.secondary for _, o in outcomes),
+        hidden_by_rule=sum(o.hidden.hidden_by_rule for _, o in outcomes),
+    )
+    results = [o.attack.result for _, o in outcomes]
+    verdict = Attack(
+        AuditResult(
+            hidden=sum(r.hidden for r in results),
+            primary_hidden=sum(r.primary_hidden for r in results),
+            secondary_hidden=sum(r.secondary_hidden for r in results),
+            recoverable=[f for r in results for f in r.recoverable],
+            narrow=[f for r in results for f in r.narrow],
+        ),
+        sum(o.attack.hidden for _, o in outcomes),
+    )
+    return disclosure.apply(frames, catalog, total), verdict
