@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -21,3 +23,26 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def read_kept(path: Path, version: str, field: str) -> dict:
+    """``field`` of a cache file written by :func:`write_kept` with ``version``; empty when the
+    file is missing, unreadable or of another version (a cache costs speed, never figures)."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("version") != version:
+        return {}
+    kept = doc.get(field)
+    return kept if isinstance(kept, dict) else {}
+
+
+def write_kept(path: Path, version: str, field: str, kept: dict, mode: int | None = None) -> None:
+    """Write a cache file for :func:`read_kept`; a failure is logged, not raised."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"version": version, field: kept}
+        atomic_write_text(path, json.dumps(doc, separators=(",", ":")), mode=mode)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("cache %s not written: %s", path, exc)

@@ -116,7 +116,6 @@ about 6-9 s of CPU; a single component of 21 600 cells (three measures linked by
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -128,7 +127,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from nir.files import atomic_write_text
+from nir.files import read_kept, write_kept
 
 log = logging.getLogger(__name__)
 
@@ -561,17 +560,7 @@ class ComponentCache:
         self.hits = 0
         self.misses = 0
         self._used: dict[str, str] = {}
-        self._known = self._read()
-
-    def _read(self) -> dict[str, str]:
-        try:
-            doc = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != self.VERSION:
-            return {}
-        outcomes = doc.get("outcomes")
-        return outcomes if isinstance(outcomes, dict) else {}
+        self._known = read_kept(self.path, self.VERSION, "outcomes")
 
     def get(self, key: str) -> list[str] | None:
         coded = self._used[key] if key in self._used else self._known.get(key)
@@ -587,12 +576,7 @@ class ComponentCache:
 
     def save(self) -> None:
         """Keep this run's outcomes for the next run (a failure costs speed, not figures)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            doc = {"version": self.VERSION, "outcomes": self._used}
-            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")))
-        except OSError as exc:
-            log.warning("suppression cache not written: %s", exc)
+        write_kept(self.path, self.VERSION, "outcomes", self._used)
 
 
 def _renumbered(cand_rows: list[Row], tracked_rows: list[Row]) -> tuple[list[Row], list[Row]]:

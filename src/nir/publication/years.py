@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from nir.catalog import PublishedTable
-from nir.files import atomic_write_text
+from nir.files import read_kept, write_kept
 from nir.publication import attack, audit, disclosure, suppression
 from nir.publication.attack import Attack
 from nir.publication.audit import AuditResult, Finding
@@ -58,6 +57,10 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _one_part(frames: dict[str, pd.DataFrame], catalog: dict[str, PublishedTable]) -> dict:
+    return {name: np.full(len(frames[name]), ALL) for name in catalog}
+
+
 def reference_years(
     frames: dict[str, pd.DataFrame], catalog: dict[str, PublishedTable]
 ) -> dict[str, np.ndarray]:
@@ -70,7 +73,7 @@ def reference_years(
             f = frames[t.name]
             if not t.aar:
                 log.warning("%s declares no reference year: disclosure control in one part", t.name)
-                return {name: np.full(len(frames[name]), ALL) for name in catalog}
+                return _one_part(frames, catalog)
             con.register("frame", f)
             y = con.execute(f"select {t.aar} as y from frame").fetchnumpy()["y"]
             con.unregister("frame")
@@ -88,7 +91,7 @@ def reference_years(
                     t.name,
                     t.partitions,
                 )
-                return {name: np.full(len(frames[name]), ALL) for name in catalog}
+                return _one_part(frames, catalog)
             years[t.name] = y
         return years
     finally:
@@ -213,17 +216,7 @@ class YearCache:
         self.hits: list[int] = []
         self.misses: list[int] = []
         self._used: dict[str, dict] = {}
-        self._known = self._read()
-
-    def _read(self) -> dict[str, dict]:
-        try:
-            doc = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != self.VERSION:
-            return {}
-        years = doc.get("years")
-        return years if isinstance(years, dict) else {}
+        self._known = read_kept(self.path, self.VERSION, "years")
 
     def get(self, key: str) -> _Outcome | None:
         doc = self._known.get(key)
@@ -241,12 +234,7 @@ class YearCache:
 
     def save(self) -> None:
         """Keep this run's years for the next run (a failure costs speed, not figures)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            doc = {"version": self.VERSION, "years": self._used}
-            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")), mode=0o600)
-        except OSError as exc:
-            log.warning("disclosure year cache not written: %s", exc)
+        write_kept(self.path, self.VERSION, "years", self._used, mode=0o600)
 
 
 def protect_and_audit(
