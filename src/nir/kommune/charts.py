@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
+import pickle
 import re
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -67,10 +72,13 @@ def _x_ticks(start: date, slutt: date) -> list[float]:
 
 
 class Charts:
-    """Renders the charts; one instance per batch of pages (not thread-safe)."""
+    """Renders the charts; one instance per batch of pages (not thread-safe).
 
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
+    The n-th chart an instance draws has its element ids prefixed ``c<first + n - 1>-``.
+    """
+
+    def __init__(self, first: int = 1) -> None:
+        self._counter = itertools.count(first)
         self._spark: tuple[Figure, object] | None = None
         self._figurer: dict[Any, tuple[Figure, Any, dict[str, Any]]] = {}
 
@@ -139,7 +147,8 @@ class Charts:
             ax.yaxis.set_major_locator(ticker.FixedLocator(_y_ticks(lav)))
             ax.set_xlim(mdates.date2num(start) - 2, fx + 3)
             ax.xaxis.set_major_locator(ticker.FixedLocator(_x_ticks(start, frist)))
-            ax.set_title(tittel, fontsize=9, loc="left")
+            # a fixed y: placing the title automatically measures every tick label
+            ax.set_title(tittel, fontsize=9, loc="left", y=1.0)
             return self._svg(fig, tittel or "andel uten funn mot fristen")
 
     def _figur(
@@ -194,6 +203,9 @@ class Charts:
             ax.yaxis.set_major_formatter(ticker.FuncFormatter(_pct))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m"))
             ax.set_ylabel("andel uten funn")
+            # fixed, where matplotlib would place it (0.506 in left of the axes): placing it
+            # automatically measures every tick label at every draw
+            ax.yaxis.set_label_coords(-0.506 / (w - 0.8), 0.5)
             ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             if len(labels) > 1:
                 ax.legend(fontsize=7, loc="lower right", frameon=False)
@@ -223,3 +235,61 @@ class Charts:
             lav = min([*ys, maal])
             ax.set_ylim(max(0.0, lav - 0.02), 1.01)
             return self._svg(fig, label)
+
+
+# --- many charts at once ---------------------------------------------------------------------
+# A chart costs ~30 ms of matplotlib's layout, a national run draws a few hundred: beyond this
+# many charts per process a second process pays for its start (~1 s: importing matplotlib).
+CHARTS_PER_PROCESS = 20
+
+Request = tuple[str, dict[str, Any]]
+"""A chart to draw: the :class:`Charts` method (``mot_frist``, ``sparkline``) and its
+keyword arguments."""
+
+
+def _draw(first: int, requests: Sequence[Request]) -> list[str]:
+    charts = Charts(first)
+    return [getattr(charts, method)(**kwargs) for method, kwargs in requests]
+
+
+def draw_all(requests: Sequence[Request], *, processes: int | None = None) -> list[str]:
+    """Draw ``requests`` in order, on up to ``processes`` processes (default: one per core,
+    none beyond one per :data:`CHARTS_PER_PROCESS` charts).
+
+    The i-th chart's ids are prefixed ``c<i + 1>-`` whichever process drew it, so the output
+    is the same byte for byte as drawing them one by one with one :class:`Charts`. The other
+    processes are ``python -m nir.kommune.charts``, not :mod:`multiprocessing`'s: spawning
+    re-imports the caller's main module and forking copies an Airflow task's threads and locks.
+    """
+    if processes is None:
+        processes = min(os.cpu_count() or 1, len(requests) // CHARTS_PER_PROCESS)
+    processes = max(1, min(processes, len(requests)))
+    size = -(-len(requests) // processes)
+    chunks = [(i + 1, requests[i : i + size]) for i in range(0, len(requests), size)]
+    if len(chunks) <= 1:
+        return _draw(1, requests)
+    with ThreadPoolExecutor(max_workers=len(chunks) - 1) as pool:  # each waits on its process
+        others = [pool.submit(_draw_in_process, first, part) for first, part in chunks[1:]]
+        out = _draw(*chunks[0])  # this process draws the first share meanwhile
+        for future in others:
+            out += future.result()
+    return out
+
+
+def _draw_in_process(first: int, requests: Sequence[Request]) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nir.kommune.charts", str(first)],
+        input=pickle.dumps(list(requests)),
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"drawing charts {first}-{first + len(requests) - 1} in a second process failed "
+            f"(exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
+        )
+    return pickle.loads(proc.stdout)  # our own child's output, never a file
+
+
+if __name__ == "__main__":  # the other processes of draw_all: requests in, charts out
+    sys.stdout.buffer.write(pickle.dumps(_draw(int(sys.argv[1]), pickle.load(sys.stdin.buffer))))

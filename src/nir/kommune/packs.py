@@ -136,7 +136,7 @@ KONTROLLISTE_HEADER = (
 def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> None:
     """Write the index and every kommune's pack into ``folder`` (the snapshot's tmp folder)."""
     from nir.contracts import kommuner as kl
-    from nir.kommune.charts import Charts
+    from nir.kommune.charts import Request, draw_all
     from nir.kommune.controllists import (
         _environment,
         _open_private,
@@ -156,7 +156,6 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     ifjor = fjoraar(snapshot)
     env = _environment()
     pakke_mal = env.get_template("kommunepakke.html.j2")
-    charts = Charts()
     maal = settings.tracker_target_share
 
     naa_per: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -169,6 +168,10 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     kommuner = sorted(set(data.kommuner) | set(for_per))
 
     indeks = []
+    # each page waits for its chart: the charts are drawn together (on every core), then the
+    # pages are written
+    sider: list[tuple[Path, dict[str, Any]]] = []
+    grafer: list[Request] = []
     for kommune in kommuner:
         navn = names.get(kommune, "")
         tekst = kommunetekst(kommune, navn)
@@ -294,18 +297,25 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
                 }
             )
         serier = data.kvalitet.get(kommune, {})
-        graf = ""
+        graf: int | None = None  # the page's chart: its index in ``grafer``
         punkter = [v for k in kt.FRIST_KONTROLLER for _, v in serier.get(k, [])]
         # a flat line at 100 % says nothing the summary does not (and costs a chart)
         if punkter and min(punkter) < 1.0:
-            graf = charts.mot_frist(
-                {kt.navn(k): serier.get(k, []) for k in kt.FRIST_KONTROLLER},
-                frist=frist_dato,
-                maal=maal,
-                tittel=f"{tekst}: andel uten funn per kontroll",
-                storrelse=(7.0, 3.0),
+            graf = len(grafer)
+            grafer.append(
+                (
+                    "mot_frist",
+                    {
+                        "serier": {kt.navn(k): serier.get(k, []) for k in kt.FRIST_KONTROLLER},
+                        "frist": frist_dato,
+                        "maal": maal,
+                        "tittel": f"{tekst}: andel uten funn per kontroll",
+                        "storrelse": (7.0, 3.0),
+                    },
+                )
             )
-        html = pakke_mal.render(
+        pakke = f"kommunepakke_{stem}.html"
+        side = dict(
             kommune=kommune,
             tekst=tekst,
             uttrekk=uttrekk,
@@ -317,7 +327,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
             aapne=aapne,
             rettet=rettet,
             graf=graf,
-            uten_funn=bool(punkter) and not graf,
+            uten_funn=bool(punkter) and graf is None,
             ifjor=ifjor,
             tiltak=tiltak,
             tiltak_uttrekk=data.tiltak_snapshot.strftime("%d.%m.%Y")
@@ -331,9 +341,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
             pst=pst,
             tall=_tall,
         )
-        pakke = f"kommunepakke_{stem}.html"
-        with _open_private(sub / pakke, "utf-8") as f:
-            f.write(html)
+        sider.append((sub / pakke, side))
 
         naa_andeler = [serier[k][-1][1] for k in kt.FRIST_KONTROLLER if serier.get(k)]
         indeks.append(
@@ -349,6 +357,13 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
                 "laveste": min(naa_andeler) if naa_andeler else None,
             }
         )
+
+    svg = draw_all(grafer)
+    for path, side in sider:
+        graf = side.pop("graf")
+        html = pakke_mal.render(**side, graf="" if graf is None else svg[graf])
+        with _open_private(path, "utf-8") as f:
+            f.write(html)
 
     html = env.get_template("indeks.html.j2").render(
         uttrekk=uttrekk, aar=aar, frist=frist, forrige=forrige, kommuner=indeks, pst=pst

@@ -306,7 +306,7 @@ def skriv_sporing(
 ) -> Path:
     """Write the tracker for reference year ``aar``; returns its folder."""
     from nir.contracts import kommuner as kl
-    from nir.kommune.charts import Charts
+    from nir.kommune.charts import Request, draw_all
     from nir.kommune.controllists import _environment, _open_private, _private_dir, neutralise
 
     rows = les(settings, aar) if rows is None else rows
@@ -315,38 +315,45 @@ def skriv_sporing(
     sp = beregn(rows, aar=aar, frist=frist, maal=maal, navn=kl.current().names)
     siste = sp.snapshots[-1] if sp.snapshots else start
 
-    charts = Charts()
     land_serier = {kt.navn(k): sp.land.serier.get(k, []) for k in kt.FRIST_KONTROLLER}
     land_prognoser = {
         kt.navn(k): sp.land.kontroller[k].ved_frist
         for k in kt.FRIST_KONTROLLER
         if k in sp.land.kontroller
     }
-    nasjonal = charts.mot_frist(
-        land_serier,
-        frist=frist,
-        maal=maal,
-        prognoser=land_prognoser,
-        tittel=f"Hele landet: andel uten funn per kontroll, {aar}, mot fristen",
-    )
-    kommuner = []
-    for r in sp.kommuner:
-        kommuner.append(
+    requests: list[Request] = [
+        (
+            "mot_frist",
             {
-                "rad": r,
-                "tekst": kommunetekst(r.kommune, r.navn),
-                "fylke": r.kommune[:2],
-                "funn_i_alt": sum(r.funn.get(k, 0) for k in kt.FRIST_KONTROLLER),
-                "spark": charts.sparkline(
-                    r.laveste_serie,
-                    frist=frist,
-                    maal=maal,
-                    label=f"Trend for {kommunetekst(r.kommune, r.navn)}",
-                )
-                if r.laveste_serie
-                else "",
-            }
+                "serier": land_serier,
+                "frist": frist,
+                "maal": maal,
+                "prognoser": land_prognoser,
+                "tittel": f"Hele landet: andel uten funn per kontroll, {aar}, mot fristen",
+            },
         )
+    ]
+    for r in sp.kommuner:
+        if r.laveste_serie:
+            label = f"Trend for {kommunetekst(r.kommune, r.navn)}"
+            requests.append(
+                (
+                    "sparkline",
+                    {"punkter": r.laveste_serie, "frist": frist, "maal": maal, "label": label},
+                )
+            )
+    svg = iter(draw_all(requests))
+    nasjonal = next(svg)
+    kommuner = [
+        {
+            "rad": r,
+            "tekst": kommunetekst(r.kommune, r.navn),
+            "fylke": r.kommune[:2],
+            "funn_i_alt": sum(r.funn.get(k, 0) for k in kt.FRIST_KONTROLLER),
+            "spark": next(svg) if r.laveste_serie else "",
+        }
+        for r in sp.kommuner
+    ]
     bak = [
         {
             "rad": r,
