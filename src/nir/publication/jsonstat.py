@@ -130,26 +130,29 @@ def dataset(
         raise ValueError(f"the published database has no {SCHEMA}.{table.name}")
     value_cols = {m: k for m, k in measures(table).items() if m in present}
     dims = [c for c in table.rad if c != "nivaa"]
-    rows = _rows(con, table.name, present)
+    cols = _columns(con, table.name)
+    n = len(next(iter(cols.values()), []))
+    absent = [None] * n
+    # each dimension's codes once per row, not once per use
+    codes = {d: [_code(v) for v in cols[d]] for d in dims}
 
     categories: dict[str, list[str]] = {}
     cat_labels: dict[str, dict[str, str]] = {}
     nivaa_of: dict[str, str] = {}
     for d in dims:
-        codes = {_code(r[d]) for r in rows}
+        distinct = set(codes[d])
         if d == "region":
-            for r in rows:
-                nivaa_of[_code(r["region"])] = r.get("nivaa")
-            names = {_code(r["region"]): r.get("region_navn") for r in rows}
+            nivaa_of = dict(zip(codes[d], cols.get("nivaa", absent), strict=True))
+            names = dict(zip(codes[d], cols.get("region_navn", absent), strict=True))
             order = {"land": 0, "fylke": 1, "kommune": 2}
-            categories[d] = sorted(codes, key=lambda c: (order.get(nivaa_of.get(c), 3), c))
+            categories[d] = sorted(distinct, key=lambda c: (order.get(nivaa_of.get(c), 3), c))
             cat_labels[d] = {c: names.get(c) or region_names.get(c) or c for c in categories[d]}
         elif d in labels:
             known = labels[d]
-            categories[d] = sorted(codes, key=lambda c: (known.get(c, ("", 10**6))[1], c))
+            categories[d] = sorted(distinct, key=lambda c: (known.get(c, ("", 10**6))[1], c))
             cat_labels[d] = {c: known[c][0] if c in known else c for c in categories[d]}
         else:
-            categories[d] = sorted(codes)
+            categories[d] = sorted(distinct)
             cat_labels[d] = {c: c for c in categories[d]}
     categories[CONTENTS] = list(value_cols)
     cat_labels[CONTENTS] = {m: _measure_label(table, m, labels.get("maal", {})) for m in value_cols}
@@ -158,23 +161,30 @@ def dataset(
     strides = [1] * len(ids)
     for i in range(len(ids) - 2, -1, -1):
         strides[i] = strides[i + 1] * size[i + 1]
-    position = {d: {c: i for i, c in enumerate(categories[d])} for d in ids}
     total = strides[0] * size[0] if ids else 0
 
+    # each row's place in the cube: the sum over its dimensions of category index x stride
+    base = [0] * n
+    for d, stride in zip(dims, strides, strict=False):
+        position = {c: i * stride for i, c in enumerate(categories[d])}
+        base = [b + position[c] for b, c in zip(base, codes[d], strict=True)]
     values: list[Any] = [None] * total
-    status: dict[str, str] = {}
     filled = [False] * total
-    has_flag = "prikket" in present
-    for r in rows:
-        base = sum(position[d][_code(r[d])] * strides[ids.index(d)] for d in dims)
-        for j, m in enumerate(value_cols):
-            i = base + j * strides[-1]
-            v = _number(r[m])
-            values[i] = v
-            filled[i] = True
-            mark = _cell_status(r, m, v, has_flag, present)
-            if mark:
-                status[str(i)] = mark
+    # per measure: the value and the status mark of every row, written in row order below
+    per_measure = []
+    for j, m in enumerate(value_cols):
+        numbers = [_number(v) for v in cols[m]]
+        marks = _cell_status(cols, m, numbers)
+        offset = j * strides[-1]
+        for b, v in zip(base, numbers, strict=True):
+            values[b + offset] = v
+            filled[b + offset] = True
+        per_measure.append((offset, marks))
+    status: dict[str, str] = {}
+    for k, b in enumerate(base):
+        for offset, marks in per_measure:
+            if marks[k]:
+                status[str(b + offset)] = marks[k]
     for i, f in enumerate(filled):
         if not f:
             status[str(i)] = MISSING
@@ -198,9 +208,11 @@ def dataset(
         role["geo"] = ["region"]
     sources = sorted(
         {
-            (str(r.get("snapshot_date")), r.get("status"))
-            for r in rows
-            if r.get("snapshot_date") is not None
+            (str(d), st)
+            for d, st in zip(
+                cols.get("snapshot_date", absent), cols.get("status", absent), strict=True
+            )
+            if d is not None
         }
     )
     return {
@@ -233,24 +245,31 @@ def dataset(
     }
 
 
-def _cell_status(
-    row: dict[str, Any], measure: str, value: Any, has_flag: bool, present: list[str]
-) -> str | None:
-    own = f"{measure}_status"
-    if own in present and row.get(own) is not None:
-        s = row[own]
-        if s in (HIDDEN, MISSING):
-            return s
-        return PRELIMINARY if s == "forelopig" else None
-    if value is None:
-        return HIDDEN if (not has_flag or row.get("prikket")) else MISSING
-    return PRELIMINARY if row.get("status") == "forelopig" else None
+def _cell_status(cols: dict[str, list[Any]], measure: str, numbers: list[Any]) -> list[str | None]:
+    """Every row's status mark for ``measure``: its own status column where it has one, else
+    hidden (or no figure) when blank, preliminary when the row is."""
+    n = len(numbers)
+    own = cols.get(f"{measure}_status", [None] * n)
+    flag = cols.get("prikket")
+    row_status = cols.get("status", [None] * n)
+    marks: list[str | None] = []
+    for k in range(n):
+        s = own[k]
+        if s is not None:
+            marks.append(s if s in (HIDDEN, MISSING) else PRELIMINARY if s == "forelopig" else None)
+        elif numbers[k] is None:
+            marks.append(HIDDEN if flag is None or flag[k] else MISSING)
+        else:
+            marks.append(PRELIMINARY if row_status[k] == "forelopig" else None)
+    return marks
 
 
-def _rows(con: duckdb.DuckDBPyConnection, name: str, cols: list[str]) -> list[dict[str, Any]]:
+def _columns(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, list[Any]]:
+    """The published table by column (name -> its values in row order)."""
     cur = con.execute(f'select * from {SCHEMA}."{name}"')
     names = [c[0] for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = cur.fetchall()
+    return {c: [r[i] for r in rows] for i, c in enumerate(names)}
 
 
 def _code(v: Any) -> str:
