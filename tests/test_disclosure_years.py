@@ -213,3 +213,25 @@ def test_publishing_the_same_snapshot_again_reads_every_year_back(tmp_path, capl
     again = json.loads(settings.published_record.read_text("utf-8"))
     assert again["disclosure"] == first["disclosure"]
     assert published_digest(settings.published_db) == figures
+
+
+def test_the_same_figures_from_a_newer_snapshot_are_kept(catalog, tmp_path):
+    # an open year whose figures did not change this month: only the provenance columns
+    # (the source snapshot, preliminary or final) differ, and they decide nothing
+    def stamped(snapshot, status):
+        return {
+            n: f.assign(snapshot_date=pd.Timestamp(snapshot), status=status)
+            for n, f in _frames().items()
+        }
+
+    path = tmp_path / "disclosure.json"
+    first = YearCache(path)
+    _by_year(stamped("2024-01-01", "forelopig"), catalog, first)
+    first.save()
+    newer = stamped("2024-02-01", "endelig")
+    again = YearCache(path)
+    kept = _by_year(newer, catalog, again)
+    assert (again.hits, again.misses) == (list(YEARS), [])
+    # and what is kept is what deciding them afresh gives, provenance columns and all
+    _assert_same(kept, _whole(newer, catalog))
+    assert (kept[0].frames["deltakelse_aar"]["snapshot_date"] == pd.Timestamp("2024-02-01")).all()
