@@ -212,3 +212,23 @@ def test_an_unknown_phase_is_refused_before_anything_runs(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "no benchmark phase national-step; the phases are national-steps" in proc.stderr
     assert not (tmp_path / "bench" / "national").exists()  # nothing generated
+
+
+def test_the_national_run_starts_with_every_year_past_its_deadline_frozen() -> None:
+    # the base of the monthly run is production's state: the final snapshot of every year
+    # whose deadline has passed (the first monthly one after it) has been gated, so those
+    # years are frozen and their disclosure control is kept from the last publication
+    from datetime import date
+
+    from nir.config import Settings
+
+    settings = Settings(annual_deadline_month=2, annual_deadline_day=None)
+    snapshots = [date(2021 + m // 12, m % 12 + 1, 1) for m in range(1, 47)]  # to 2024-11-01
+    assert bench.final_snapshots(settings, snapshots) == [
+        date(2021, 3, 1),
+        date(2022, 3, 1),
+        date(2023, 3, 1),
+        date(2024, 3, 1),
+    ]
+    assert bench.final_snapshots(settings, snapshots[:12]) == [date(2021, 3, 1)]
+    assert bench.final_snapshots(settings, []) == []

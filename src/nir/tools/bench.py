@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from nir import periods
 from nir.config import PROJECT_ROOT, Settings
 
 BENCH_KEY = "nir-bench-pseudonym-key-not-secret-0001"  # synthetic data only
@@ -231,6 +232,16 @@ def gate_floor(warehouse: Path, snapshot: str, settings: Settings) -> list[tuple
         return _run_script(con, GATE_FLOOR_SQL, snapshot).fetchall()
     finally:
         con.close()
+
+
+def final_snapshots(settings: Settings, snapshots: list[date]) -> list[date]:
+    """Those of ``snapshots`` that freeze a year's final figures (the first monthly snapshot
+    after its deadline), oldest first."""
+    if not snapshots:
+        return []
+    years = range(snapshots[0].year - 1, snapshots[-1].year)
+    finals = {periods.final_snapshot(y, settings.annual_deadline) for y in years}
+    return sorted(finals & set(snapshots))
 
 
 def seed_only(snapshot: str) -> None:
@@ -464,15 +475,19 @@ class Bench:
         s = snapshots[-1].isoformat()
         landing = self.bench_dir / scale.name / "landing"
         # the run finds last month's run done, as in production: its snapshot loaded, built,
-        # gated and published (so the kept suppression components are last month's)
+        # gated and published (so the kept suppression components and years are last
+        # month's), and every year whose deadline has passed frozen (its final snapshot
+        # passed its gate, as the monthly run of that snapshot did)
         base = self.fresh_dir(f"{scale.name}-e2e-base")
         env = self.env(base, landing)
         if previous and len(snapshots) > 1:
-            prev = snapshots[-2].isoformat()
-            tag = f"{scale.name} previous month {prev} (not measured)"
-            self.child(f"{tag}: load", _nir("load", str(landing / prev)), env)
-            self.child(f"{tag}: build", _nir("build", "--snapshot", prev), env)
-            self.child(f"{tag}: gate", _nir("gate", prev), env)
+            for snap in [*final_snapshots(self.settings, snapshots[:-2]), snapshots[-2]]:
+                prev = snap.isoformat()
+                what = "previous month" if snap == snapshots[-2] else "final snapshot"
+                tag = f"{scale.name} {what} {prev} (not measured)"
+                self.child(f"{tag}: load", _nir("load", str(landing / prev)), env)
+                self.child(f"{tag}: build", _nir("build", "--snapshot", prev), env)
+                self.child(f"{tag}: gate", _nir("gate", prev), env)
             self.child(f"{tag}: publish", _nir("publish", prev), env)
         self.child(
             f"{scale.name}: airflow db migrate (not measured)", _helper("airflow-prepare"), env
