@@ -128,6 +128,9 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
         "disclosure control",
         "disclosure audit",
         "monthly run (Airflow)",
+        "load in the worker (monthly run)",
+        "build in the worker (monthly run)",
+        "gate in the worker (monthly run)",
         "backfill month 1 load+build",
         "backfill month 2 load+build",
         "backfill 2 months load+build, total",
@@ -142,6 +145,13 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
     assert by_name["load"]["target_met"] in (True, False)
     assert by_name["build"]["target"] == "≤ 3× floor"  # issue #13: at every scale
     assert by_name["monthly run (Airflow)"]["target"] == "< 30 s"
+    # where the run went, task by task, and the steps inside the worker against the floors
+    # of the steps phase (issue #13: the gate inside the worker)
+    assert re.search(r"tasks, median s: \w+ [\d.]+, ", by_name["monthly run (Airflow)"]["note"])
+    for step in ("load", "build", "gate"):
+        m = by_name[f"{step} in the worker (monthly run)"]
+        assert m["floor_seconds"] == by_name[step]["floor_seconds"] and m["ratio"] > 0
+        assert m["target"] == by_name[step]["target"]
     assert by_name["backfill month 2 load+build"]["target"] == "≤ 1.1× month 1"
     assert by_name["backfill 2 months load+build, total"]["target"] == "< 8 min"
     assert "nir bench (medians)" in proc.stdout
