@@ -540,14 +540,13 @@ class Bench:
         times, rss, inside, tasks = [], [], [], []
         for r in range(self.repeat):
             tag = f"{scale.name} {s} rep {r + 1}/{self.repeat}"
-            data = base
-            shutil.rmtree(data)
-            shutil.copytree(pristine, data, symlinks=True)
+            shutil.rmtree(base)
+            shutil.copytree(pristine, base, symlinks=True)
             t, m = self.child(f"{tag}: nir_monthly through Airflow", _helper("e2e", s), env)
             times.append(t)
             rss.append(m)
             inside.append(_last_json(self.log).get("seconds"))
-            tasks.append(task_seconds(data))
+            tasks.append(task_seconds(base))
         limit = 300.0 if scale.name == TENFOLD.name else 30.0  # issue #13: national < 30 s
         self.add(
             Measurement(
