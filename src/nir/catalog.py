@@ -2,9 +2,9 @@
 
 Each published table is a model of ``dbt_project/models/publisering`` whose ``meta`` has a
 ``publisert`` block (documented in ``_publisering__models.yml``). This module reads those
-declarations from dbt's manifest (``target/manifest.json``), so the disclosure step, its
-independent audit, the publication suite and the docs all work from one list. A new published
-table joins them by declaration alone.
+declarations from dbt's parsed manifest (:func:`nir.warehouse.dbt.parse`), so the disclosure
+step, its independent audit, the publication suite and the docs all work from one list. A new
+published table joins them by declaration alone.
 """
 
 from __future__ import annotations
@@ -146,12 +146,6 @@ def shared_margins(
     ]
 
 
-def manifest_path(settings: Settings) -> Path:
-    from nir.warehouse.dbt import dbt_dir
-
-    return dbt_dir(settings) / "target" / "manifest.json"
-
-
 def _noekkeltall(meta: dict[str, Any]) -> tuple[Noekkeltall, ...]:
     return tuple(
         Noekkeltall(k["tabell"], k["maal"], dict(k.get("hvor") or {}))
@@ -245,11 +239,10 @@ def label_tables_from_manifest(manifest: dict[str, Any]) -> dict[str, LabelTable
 
 
 def _manifest(settings: Settings) -> tuple[Path, dict[str, Any]]:
-    path = manifest_path(settings)
-    if not path.is_file():  # no dbt run yet in this data directory: parse the project
-        from nir.warehouse.dbt import parse
+    """The parsed manifest of the project as it is now (kept per project version)."""
+    from nir.warehouse.dbt import parse
 
-        parse(settings)
+    path = parse(settings)
     if not path.is_file():
         raise NirError(f"no dbt manifest at {path}: dbt parse did not write one")
     return path, json.loads(path.read_text("utf-8"))

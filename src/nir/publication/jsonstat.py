@@ -34,11 +34,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from nir.catalog import PublishedTable
 from nir.files import atomic_write_text
@@ -118,32 +120,30 @@ def dataset(
     published_at: str,
 ) -> dict[str, Any]:
     """One published table as a JSON-stat 2.0 dataset (a dict ready for ``json.dumps``)."""
-    present = [
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns "
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
             "where table_schema = ? and table_name = ? order by ordinal_position",
             [SCHEMA, table.name],
         ).fetchall()
-    ]
-    if not present:
+    )
+    if not types:
         raise ValueError(f"the published database has no {SCHEMA}.{table.name}")
-    value_cols = {m: k for m, k in measures(table).items() if m in present}
+    value_cols = {m: k for m, k in measures(table).items() if m in types}
     dims = [c for c in table.rad if c != "nivaa"]
-    cols = _columns(con, table.name)
+    cols = _columns(con, table.name, types, codes=dims, numbers=list(value_cols))
     n = len(next(iter(cols.values()), []))
-    absent = [None] * n
-    # each dimension's codes once per row, not once per use
-    codes = {d: [_code(v) for v in cols[d]] for d in dims}
+    absent = np.full(n, None, dtype=object)
+    codes = {d: cols[d] for d in dims}
 
     categories: dict[str, list[str]] = {}
     cat_labels: dict[str, dict[str, str]] = {}
     nivaa_of: dict[str, str] = {}
     for d in dims:
-        distinct = set(codes[d])
+        distinct = set(pd.unique(codes[d]).tolist())
         if d == "region":
-            nivaa_of = dict(zip(codes[d], cols.get("nivaa", absent), strict=True))
-            names = dict(zip(codes[d], cols.get("region_navn", absent), strict=True))
+            nivaa_of = _last(codes[d], cols.get("nivaa", absent))
+            names = _last(codes[d], cols.get("region_navn", absent))
             order = {"land": 0, "fylke": 1, "kommune": 2}
             categories[d] = sorted(distinct, key=lambda c: (order.get(nivaa_of.get(c), 3), c))
             cat_labels[d] = {c: names.get(c) or region_names.get(c) or c for c in categories[d]}
@@ -164,30 +164,25 @@ def dataset(
     total = strides[0] * size[0] if ids else 0
 
     # each row's place in the cube: the sum over its dimensions of category index x stride
-    base = [0] * n
+    base = np.zeros(n, dtype=np.int64)
     for d, stride in zip(dims, strides, strict=False):
-        position = {c: i * stride for i, c in enumerate(categories[d])}
-        base = [b + position[c] for b, c in zip(base, codes[d], strict=True)]
-    values: list[Any] = [None] * total
-    filled = [False] * total
-    # per measure: the value and the status mark of every row, written in row order below
-    per_measure = []
+        index = pd.Categorical(codes[d], categories=categories[d]).codes.astype(np.int64)
+        base += index * stride
+    values = np.full(total, None, dtype=object)
+    filled = np.zeros(total, dtype=bool)
+    # cell positions and status marks, row by row and within a row measure by measure
+    positions = np.empty((n, len(value_cols)), dtype=np.int64)
+    marks = np.empty((n, len(value_cols)), dtype=object)
     for j, m in enumerate(value_cols):
-        numbers = [_number(v) for v in cols[m]]
-        marks = _cell_status(cols, m, numbers)
         offset = j * strides[-1]
-        for b, v in zip(base, numbers, strict=True):
-            values[b + offset] = v
-            filled[b + offset] = True
-        per_measure.append((offset, marks))
-    status: dict[str, str] = {}
-    for k, b in enumerate(base):
-        for offset, marks in per_measure:
-            if marks[k]:
-                status[str(b + offset)] = marks[k]
-    for i, f in enumerate(filled):
-        if not f:
-            status[str(i)] = MISSING
+        values[base + offset] = cols[m]
+        filled[base + offset] = True
+        positions[:, j] = base + offset
+        marks[:, j] = _cell_status(cols, m)
+    marks, positions = marks.ravel(), positions.ravel()
+    marked = np.flatnonzero(marks != None)  # noqa: E711 (elementwise)
+    status = dict(zip(positions[marked].astype(str).tolist(), marks[marked].tolist(), strict=True))
+    status.update(dict.fromkeys(np.flatnonzero(~filled).astype(str).tolist(), MISSING))
 
     dimension: dict[str, Any] = {}
     for d in ids:
@@ -207,13 +202,12 @@ def dataset(
     if "region" in dims:
         role["geo"] = ["region"]
     sources = sorted(
-        {
-            (str(d), st)
-            for d, st in zip(
-                cols.get("snapshot_date", absent), cols.get("status", absent), strict=True
-            )
-            if d is not None
-        }
+        con.execute(
+            "select distinct cast(snapshot_date as varchar), status "
+            f"from {SCHEMA}.{_q(table.name)} where snapshot_date is not null"
+        ).fetchall()
+        if "snapshot_date" in types and "status" in types
+        else []
     )
     return {
         "version": "2.0",
@@ -225,7 +219,7 @@ def dataset(
         "size": size,
         "role": role,
         "dimension": dimension,
-        "value": values,
+        "value": values.tolist(),
         "status": status,
         "note": [
             f"Published from snapshot {snapshot.isoformat()}.",
@@ -245,43 +239,84 @@ def dataset(
     }
 
 
-def _cell_status(cols: dict[str, list[Any]], measure: str, numbers: list[Any]) -> list[str | None]:
+def _cell_status(cols: dict[str, np.ndarray], measure: str) -> np.ndarray:
     """Every row's status mark for ``measure``: its own status column where it has one, else
     hidden (or no figure) when blank, preliminary when the row is."""
+    numbers = cols[measure]
     n = len(numbers)
-    own = cols.get(f"{measure}_status", [None] * n)
+    blank = np.equal(numbers, None)
     flag = cols.get("prikket")
-    row_status = cols.get("status", [None] * n)
-    marks: list[str | None] = []
-    for k in range(n):
-        s = own[k]
-        if s is not None:
-            marks.append(s if s in (HIDDEN, MISSING) else PRELIMINARY if s == "forelopig" else None)
-        elif numbers[k] is None:
-            marks.append(HIDDEN if flag is None or flag[k] else MISSING)
-        else:
-            marks.append(PRELIMINARY if row_status[k] == "forelopig" else None)
+    hidden = np.ones(n, dtype=bool) if flag is None else np.equal(flag, True)
+    preliminary = np.equal(cols.get("status", np.full(n, None, dtype=object)), "forelopig")
+    marks = np.where(
+        blank,
+        np.where(hidden, HIDDEN, MISSING),
+        np.where(preliminary, PRELIMINARY, None),
+    ).astype(object)
+    own = cols.get(f"{measure}_status")
+    if own is not None:
+        has = ~np.equal(own, None)
+        from_own = np.where(
+            np.isin(own, [HIDDEN, MISSING]),
+            own,
+            np.where(np.equal(own, "forelopig"), PRELIMINARY, None),
+        ).astype(object)
+        marks = np.where(has, from_own, marks).astype(object)
     return marks
 
 
-def _columns(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, list[Any]]:
-    """The published table by column (name -> its values in row order)."""
-    cur = con.execute(f'select * from {SCHEMA}."{name}"')
-    names = [c[0] for c in cur.description]
-    rows = cur.fetchall()
-    return {c: [r[i] for r in rows] for i, c in enumerate(names)}
+def _columns(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    types: dict[str, str],
+    *,
+    codes: list[str],
+    numbers: list[str],
+) -> dict[str, np.ndarray]:
+    """What a dataset reads of the published table, by column (an object array each, in row
+    order): ``codes`` as text (a date as ISO 8601), ``numbers`` as JSON numbers (an integer, a
+    whole decimal as an integer, any other decimal as the nearest double: DuckDB divides the
+    exact integer by a power of ten, which rounds as ``float(Decimal)`` does), and the columns
+    that decide a cell's status and a region's level and name."""
+    statuses = [f"{m}_status" for m in numbers]
+    wanted = [
+        c
+        for c in types
+        if c in codes or c in numbers or c in statuses
+        or c in ("nivaa", "region_navn", "prikket", "status")
+    ]  # fmt: skip
+
+    def select(c: str) -> str:
+        ty = types[c]
+        if c in codes:
+            return f"cast({_q(c)} as varchar) as {_q(c)}"
+        if c in numbers and ty.startswith("DECIMAL"):
+            scale = int(ty.rstrip(")").split(",")[1])
+            return f"cast({_q(c)} as {'bigint' if scale == 0 else 'double'}) as {_q(c)}"
+        return _q(c)
+
+    query = f"select {', '.join(select(c) for c in wanted)} from {SCHEMA}.{_q(name)}"
+    table = con.sql(query).to_arrow_table()
+    return {c: _objects(table.column(c)) for c in wanted}
 
 
-def _code(v: Any) -> str:
-    return v.isoformat() if isinstance(v, date) else str(v)
+def _objects(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column as an object array of Python values (None where null)."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        out = column.fill_null(0).to_numpy().astype(object)
+        out[~valid] = None
+        return out
+    return np.array(column.to_pylist(), dtype=object)
 
 
-def _number(v: Any) -> int | float | None:
-    if v is None:
-        return None
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v)
-    return v
+def _last(keys: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    """key -> the value of its last row."""
+    return dict(zip(keys.tolist(), values.tolist(), strict=True))
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _measure_label(table: PublishedTable, m: str, maal_labels: dict[str, tuple[str, int]]) -> str:

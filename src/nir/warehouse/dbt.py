@@ -118,8 +118,15 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
         _apply(os.environ, saved)
 
 
-def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | None) -> str:
-    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text.
+# (unique_id, status, message) of each node dbt ran
+NodeResult = tuple[str, str, str]
+
+
+def _invoke_in_process(
+    settings: Settings, args: list[str], snapshot: date | None
+) -> tuple[str, list[NodeResult] | None]:
+    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text, and
+    the nodes' results when dbt ran any.
 
     Importing dbt costs seconds; a worker or test process that builds many snapshots pays it
     once. dbt-duckdb keeps its DuckDB instance after a run (dbt-duckdb #616): it is closed
@@ -132,7 +139,7 @@ def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | Non
         try:
             # console logging off, the log file keeps everything (dbt's --log-level sets
             # both unless --log-level-file is given): failures are reported by nir in one
-            # line, from run_results.json, and the log is where an engineer reads on
+            # line, from the results returned here, and the log is where an engineer reads on
             result = dbtRunner().invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
         finally:
             env = DuckDBConnectionManager._ENV
@@ -140,11 +147,18 @@ def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | Non
             if env is not None:
                 env.close()
     if result.success:
-        return ""
-    return str(result.exception or "dbt reported a failure")
+        return "", None
+    nodes = [
+        (r.node.unique_id, str(r.status), r.message or "")
+        for r in getattr(result.result, "results", None) or ()
+        if getattr(r, "node", None) is not None
+    ]
+    return str(result.exception or "dbt reported a failure"), nodes or None
 
 
-def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | None) -> str:
+def _invoke_subprocess(
+    settings: Settings, args: list[str], snapshot: date | None
+) -> tuple[str, list[NodeResult] | None]:
     proc = subprocess.run(
         [*_dbt_executable(), *args],
         env=_env(settings, snapshot),
@@ -154,7 +168,7 @@ def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | Non
     )
     if proc.returncode < 0:  # dbt killed by a signal (OOM, shutdown): retry
         raise _DbtKilled(proc.returncode)
-    return "" if proc.returncode == 0 else (proc.stdout + proc.stderr or "dbt failed")
+    return ("" if proc.returncode == 0 else (proc.stdout + proc.stderr or "dbt failed")), None
 
 
 class _DbtKilled(Exception):
@@ -174,14 +188,19 @@ def run_dbt(
     # a stale run_results.json must not be mistaken for this run's failure
     (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
     full = [*args, "--project-dir", str(settings.dbt_project_dir)]
+    if settings.dbt_in_process and args[0] == "build":
+        # manifest.json (written twice per command, ~0.5 s each at national scale) and
+        # run_results.json are not read after a build: the catalog reads the parsed manifest
+        # (parse()), a failure is reported from the results dbt returns in this process
+        full.append("--no-write-json")
     if "--vars" not in args:
         full += ["--vars", json.dumps(dbt_vars(settings))]
     log_start = _log_size(settings)
     try:
         if settings.dbt_in_process:
-            output = _invoke_in_process(settings, full, snapshot)
+            output, nodes = _invoke_in_process(settings, full, snapshot)
         else:
-            output = _invoke_subprocess(settings, full, snapshot)
+            output, nodes = _invoke_subprocess(settings, full, snapshot)
     except _DbtKilled:
         err = TransformError(f"{what} failed: dbt was killed by a signal (see {dbt_log(settings)})")
         err.transient = True
@@ -194,7 +213,7 @@ def run_dbt(
             f"{what}: the warehouse {settings.warehouse} is in use by another process; "
             "retry when it is free"
         )
-    raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
+    raise TransformError(f"{what} failed: {_first_failure(settings, output, nodes)}")
 
 
 def _log_size(settings: Settings) -> int:
@@ -216,19 +235,22 @@ def _log_since(settings: Settings, start: int, limit: int = 200_000) -> str:
         return ""
 
 
-def _first_failure(settings: Settings, output: str) -> str:
-    """One line naming the failing node, pointing at the dbt log."""
+def _first_failure(settings: Settings, output: str, nodes: list[NodeResult] | None) -> str:
+    """One line naming the failing node (from ``nodes``, else run_results.json), pointing
+    at the dbt log."""
     log = dbt_log(settings)
-    results = dbt_dir(settings) / "target" / "run_results.json"
-    try:
-        doc = json.loads(results.read_text("utf-8"))
-        for r in doc.get("results", []):
-            if r.get("status") in ("error", "fail", "runtime error"):
-                msg = [m.strip() for m in (r.get("message") or "").splitlines() if m.strip()]
-                first = " ".join(msg[:3]) if msg else r["status"]
-                return f"{r['unique_id']} ({r['status']}): {first[:300]} (see {log})"
-    except (OSError, ValueError, KeyError):
-        pass
+    if nodes is None:
+        results = dbt_dir(settings) / "target" / "run_results.json"
+        try:
+            doc = json.loads(results.read_text("utf-8"))
+            nodes = [(r["unique_id"], r["status"], r.get("message") or "") for r in doc["results"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            nodes = []
+    for unique_id, status, message in nodes:
+        if status in ("error", "fail", "runtime error"):
+            msg = [m.strip() for m in message.splitlines() if m.strip()]
+            first = " ".join(msg[:3]) if msg else status
+            return f"{unique_id} ({status}): {first[:300]} (see {log})"
     lines = [re.sub(r"^(\x1b\[0m)?\d\d:\d\d:\d\d\s+", "", ln).strip() for ln in output.splitlines()]
     lines = [ln for ln in lines if ln]
     for i, line in enumerate(lines):
@@ -347,23 +369,23 @@ def parse(settings: Settings) -> Path:
 
     The manifest is a function of the project's files, dbt's version and the vars, so it is
     kept in a cache (:func:`parse_cache_dir`) under a hash of those: a new data directory
-    (every test, a fresh deployment) reads the declarations without starting dbt.
+    (every test, a fresh deployment) reads the declarations without starting dbt, and a
+    changed project is parsed again before anything reads its declarations (builds do not
+    write a manifest, see :func:`run_dbt`).
     """
     from nir.files import atomic_write_text
 
-    manifest = dbt_dir(settings) / "target" / "manifest.json"
     cached = parse_cache_dir() / project_key(settings) / "manifest.json"
     if cached.is_file():
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(manifest, cached.read_text("utf-8"))
-        return manifest
+        return cached
     run_dbt(settings, ["parse", "--quiet"], what="dbt parse")
+    manifest = dbt_dir(settings) / "target" / "manifest.json"
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(cached, manifest.read_text("utf-8"))
     except OSError:  # a cache only: a read-only home changes nothing but the speed
-        pass
-    return manifest
+        return manifest
+    return cached
 
 
 def parse_cache_dir() -> Path:
