@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
-import pickle
 import re
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -30,6 +25,8 @@ matplotlib.use("svg")  # no GUI backend, nothing to display
 from matplotlib import dates as mdates
 from matplotlib import ticker
 from matplotlib.figure import Figure
+
+from nir.processes import cores, in_processes
 
 Punkt = tuple[date, float]
 
@@ -254,51 +251,16 @@ def _draw(first: int, requests: Sequence[Request]) -> list[str]:
 
 def draw_all(requests: Sequence[Request], *, processes: int | None = None) -> list[str]:
     """Draw ``requests`` in order, on up to ``processes`` processes (default: one per core,
-    none beyond one per :data:`CHARTS_PER_PROCESS` charts).
+    none beyond one per :data:`CHARTS_PER_PROCESS` charts; :mod:`nir.processes`).
 
     The i-th chart's ids are prefixed ``c<i + 1>-`` whichever process drew it, so the output
-    is the same byte for byte as drawing them one by one with one :class:`Charts`. The other
-    processes are ``python -m nir.kommune.charts``, not :mod:`multiprocessing`'s: spawning
-    re-imports the caller's main module and forking copies an Airflow task's threads and locks.
+    is the same byte for byte as drawing them one by one with one :class:`Charts`.
     """
+    if not requests:
+        return []
     if processes is None:
-        processes = min(_cores(), len(requests) // CHARTS_PER_PROCESS)
+        processes = min(cores(), len(requests) // CHARTS_PER_PROCESS)
     processes = max(1, min(processes, len(requests)))
     size = -(-len(requests) // processes)
-    chunks = [(i + 1, requests[i : i + size]) for i in range(0, len(requests), size)]
-    if len(chunks) <= 1:
-        return _draw(1, requests)
-    with ThreadPoolExecutor(max_workers=len(chunks) - 1) as pool:  # each waits on its process
-        others = [pool.submit(_draw_in_process, first, part) for first, part in chunks[1:]]
-        out = _draw(*chunks[0])  # this process draws the first share meanwhile
-        for future in others:
-            out += future.result()
-    return out
-
-
-def _cores() -> int:
-    """The cores this process may run on (its affinity, which a container or taskset may
-    narrow; ``os.cpu_count`` counts the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _draw_in_process(first: int, requests: Sequence[Request]) -> list[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "nir.kommune.charts", str(first)],
-        input=pickle.dumps(list(requests)),
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"drawing charts {first}-{first + len(requests) - 1} in a second process failed "
-            f"(exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
-        )
-    return pickle.loads(proc.stdout)  # our own child's output, never a file
-
-
-if __name__ == "__main__":  # the other processes of draw_all: requests in, charts out
-    sys.stdout.buffer.write(pickle.dumps(_draw(int(sys.argv[1]), pickle.load(sys.stdin.buffer))))
+    shares = [(_draw, (i + 1, requests[i : i + size])) for i in range(0, len(requests), size)]
+    return [chart for drawn in in_processes(shares, what="drawing charts") for chart in drawn]
