@@ -134,6 +134,8 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
         "backfill month 1 load+build",
         "backfill month 2 load+build",
         "backfill 2 months load+build, total",
+        "build in a warm worker",
+        "gate in a warm worker",
     }
     for m in latest["measurements"]:
         assert m["seconds"] and all(s > 0 for s in m["seconds"])
@@ -150,6 +152,12 @@ def test_quick_bench_produces_every_figure_and_writes_json(tmp_path: Path) -> No
     assert re.search(r"tasks, median s: \w+ [\d.]+, ", by_name["monthly run (Airflow)"]["note"])
     for step in ("load", "build", "gate"):
         m = by_name[f"{step} in the worker (monthly run)"]
+        assert m["floor_seconds"] == by_name[step]["floor_seconds"] and m["ratio"] > 0
+        assert m["target"] == by_name[step]["target"]
+    # and once warm (dbt and GX imported, dbt's first command done), timed in one process
+    for step in ("build", "gate"):
+        m = by_name[f"{step} in a warm worker"]
+        assert len(m["seconds"]) == len(by_name[step]["seconds"])
         assert m["floor_seconds"] == by_name[step]["floor_seconds"] and m["ratio"] > 0
         assert m["target"] == by_name[step]["target"]
     assert by_name["backfill month 2 load+build"]["target"] == "≤ 1.1× month 1"

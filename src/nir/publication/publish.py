@@ -349,7 +349,7 @@ def _write_parquet(
             [SCHEMA, name],
         ).fetchall()
     )
-    table = con.execute(f"select * from {SCHEMA}.{_q(name)}").to_arrow_table()
+    table = con.sql(f"select * from {SCHEMA}.{_q(name)}").to_arrow_table()
     schema = pa.schema(
         [f.with_metadata({"description": docs.get(f.name) or ""}) for f in table.schema],
         metadata=meta,
