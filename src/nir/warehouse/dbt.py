@@ -188,11 +188,6 @@ def run_dbt(
     # a stale run_results.json must not be mistaken for this run's failure
     (dbt_dir(settings) / "target" / "run_results.json").unlink(missing_ok=True)
     full = [*args, "--project-dir", str(settings.dbt_project_dir)]
-    if settings.dbt_in_process and args[0] == "build":
-        # manifest.json (written twice per command, ~0.5 s each at national scale) and
-        # run_results.json are not read after a build: the catalog reads the parsed manifest
-        # (parse()), a failure is reported from the results dbt returns in this process
-        full.append("--no-write-json")
     if "--vars" not in args:
         full += ["--vars", json.dumps(dbt_vars(settings))]
     log_start = _log_size(settings)
