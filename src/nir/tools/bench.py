@@ -582,8 +582,9 @@ class Bench:
             ),
             Target("seconds", limit, f"< {limit:.0f} s"),
         )
-        # the same steps inside the Airflow worker (imports paid once per worker, last
-        # month's verdicts carried), against the floors of the steps phase when it ran
+        # the same steps as tasks of this fresh worker (last month's verdicts carried; the
+        # build and gate tasks pay dbt's and GX's imports, which the steps phase's warm
+        # worker has paid), against the floors of the steps phase when it ran
         for step, floor, target in STEPS:
             seconds = [t[step] for t in tasks if step in t]
             if seconds:
