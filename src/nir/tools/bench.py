@@ -353,9 +353,6 @@ class Bench:
     errors: list[str] = field(default_factory=list)
     # load + build medians of a snapshot in an empty warehouse, from the steps phase
     fresh_cost: dict[str, float] = field(default_factory=dict)
-    # "<scale> <step>" -> the floor's seconds in the steps phase, for the same step measured
-    # inside the Airflow worker by the monthly run
-    floors: dict[str, list[float]] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -444,7 +441,6 @@ class Bench:
             t for t, _ in runs["load"]
         ) + statistics.median(t for t, _ in runs["build"])
         for step, floor, target in STEPS:
-            self.floors[f"{scale.name} {step}"] = [t for t, _ in runs[f"{step}_floor"]]
             self.add(
                 Measurement(
                     name=f"{step} {s}",
@@ -585,6 +581,7 @@ class Bench:
         # the same steps as tasks of this fresh worker (last month's verdicts carried; the
         # build and gate tasks pay dbt's and GX's imports, which the steps phase's warm
         # worker has paid), against the floors of the steps phase when it ran
+        floor_seconds = {step: self.floor_seconds(scale, step, s) for step, _, _ in STEPS}
         for step, floor, target in STEPS:
             seconds = [t[step] for t in tasks if step in t]
             if seconds:
@@ -594,8 +591,8 @@ class Bench:
                         scale=scale.name,
                         seconds=seconds,
                         peak_rss=max(rss),
-                        floor_name=floor if self.floors.get(f"{scale.name} {step}") else None,
-                        floor_seconds=self.floors.get(f"{scale.name} {step}", []),
+                        floor_name=floor if floor_seconds[step] else None,
+                        floor_seconds=floor_seconds[step],
                         note="the DAG task's duration in the Airflow worker (peak RSS: the "
                         "whole worker's)",
                     ),
@@ -661,6 +658,15 @@ class Bench:
             self.add(m, Target("ratio", 1.1, "≤ 1.1× empty warehouse"))
 
     # --- results ---------------------------------------------------------------------------
+    def floor_seconds(self, scale: Scale, step: str, snapshot: str) -> list[float]:
+        """The floor's seconds of ``step`` on ``snapshot`` from this run's steps phase (empty
+        when that phase did not run)."""
+        name = f"{step} {snapshot}"
+        for m in self.measurements:
+            if m.scale == scale.name and m.name == name:
+                return m.floor_seconds
+        return []
+
     def add(self, m: Measurement, target: Target | None) -> None:
         if target is not None:
             m.target, m.target_met = target.text, target.met(m)
