@@ -118,15 +118,8 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
         _apply(os.environ, saved)
 
 
-# (unique_id, status, message) of each node dbt ran
-NodeResult = tuple[str, str, str]
-
-
-def _invoke_in_process(
-    settings: Settings, args: list[str], snapshot: date | None
-) -> tuple[str, list[NodeResult] | None]:
-    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text, and
-    the nodes' results when dbt ran any.
+def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | None) -> str:
+    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text.
 
     Importing dbt costs seconds; a worker or test process that builds many snapshots pays it
     once. dbt-duckdb keeps its DuckDB instance after a run (dbt-duckdb #616): it is closed
@@ -139,7 +132,7 @@ def _invoke_in_process(
         try:
             # console logging off, the log file keeps everything (dbt's --log-level sets
             # both unless --log-level-file is given): failures are reported by nir in one
-            # line, from the results returned here, and the log is where an engineer reads on
+            # line, from run_results.json, and the log is where an engineer reads on
             result = dbtRunner().invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
         finally:
             env = DuckDBConnectionManager._ENV
@@ -147,18 +140,11 @@ def _invoke_in_process(
             if env is not None:
                 env.close()
     if result.success:
-        return "", None
-    nodes = [
-        (r.node.unique_id, str(r.status), r.message or "")
-        for r in getattr(result.result, "results", None) or ()
-        if getattr(r, "node", None) is not None
-    ]
-    return str(result.exception or "dbt reported a failure"), nodes or None
+        return ""
+    return str(result.exception or "dbt reported a failure")
 
 
-def _invoke_subprocess(
-    settings: Settings, args: list[str], snapshot: date | None
-) -> tuple[str, list[NodeResult] | None]:
+def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | None) -> str:
     proc = subprocess.run(
         [*_dbt_executable(), *args],
         env=_env(settings, snapshot),
@@ -168,7 +154,7 @@ def _invoke_subprocess(
     )
     if proc.returncode < 0:  # dbt killed by a signal (OOM, shutdown): retry
         raise _DbtKilled(proc.returncode)
-    return ("" if proc.returncode == 0 else (proc.stdout + proc.stderr or "dbt failed")), None
+    return "" if proc.returncode == 0 else (proc.stdout + proc.stderr or "dbt failed")
 
 
 class _DbtKilled(Exception):
@@ -193,9 +179,9 @@ def run_dbt(
     log_start = _log_size(settings)
     try:
         if settings.dbt_in_process:
-            output, nodes = _invoke_in_process(settings, full, snapshot)
+            output = _invoke_in_process(settings, full, snapshot)
         else:
-            output, nodes = _invoke_subprocess(settings, full, snapshot)
+            output = _invoke_subprocess(settings, full, snapshot)
     except _DbtKilled:
         err = TransformError(f"{what} failed: dbt was killed by a signal (see {dbt_log(settings)})")
         err.transient = True
@@ -208,7 +194,7 @@ def run_dbt(
             f"{what}: the warehouse {settings.warehouse} is in use by another process; "
             "retry when it is free"
         )
-    raise TransformError(f"{what} failed: {_first_failure(settings, output, nodes)}")
+    raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
 
 
 def _log_size(settings: Settings) -> int:
@@ -230,22 +216,19 @@ def _log_since(settings: Settings, start: int, limit: int = 200_000) -> str:
         return ""
 
 
-def _first_failure(settings: Settings, output: str, nodes: list[NodeResult] | None) -> str:
-    """One line naming the failing node (from ``nodes``, else run_results.json), pointing
-    at the dbt log."""
+def _first_failure(settings: Settings, output: str) -> str:
+    """One line naming the failing node, pointing at the dbt log."""
     log = dbt_log(settings)
-    if nodes is None:
-        results = dbt_dir(settings) / "target" / "run_results.json"
-        try:
-            doc = json.loads(results.read_text("utf-8"))
-            nodes = [(r["unique_id"], r["status"], r.get("message") or "") for r in doc["results"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            nodes = []
-    for unique_id, status, message in nodes:
-        if status in ("error", "fail", "runtime error"):
-            msg = [m.strip() for m in message.splitlines() if m.strip()]
-            first = " ".join(msg[:3]) if msg else status
-            return f"{unique_id} ({status}): {first[:300]} (see {log})"
+    results = dbt_dir(settings) / "target" / "run_results.json"
+    try:
+        doc = json.loads(results.read_text("utf-8"))
+        for r in doc.get("results", []):
+            if r.get("status") in ("error", "fail", "runtime error"):
+                msg = [m.strip() for m in (r.get("message") or "").splitlines() if m.strip()]
+                first = " ".join(msg[:3]) if msg else r["status"]
+                return f"{r['unique_id']} ({r['status']}): {first[:300]} (see {log})"
+    except (OSError, ValueError, KeyError):
+        pass
     lines = [re.sub(r"^(\x1b\[0m)?\d\d:\d\d:\d\d\s+", "", ln).strip() for ln in output.splitlines()]
     lines = [ln for ln in lines if ln]
     for i, line in enumerate(lines):
@@ -365,8 +348,8 @@ def parse(settings: Settings) -> Path:
     The manifest is a function of the project's files, dbt's version and the vars, so it is
     kept in a cache (:func:`parse_cache_dir`) under a hash of those: a new data directory
     (every test, a fresh deployment) reads the declarations without starting dbt, and a
-    changed project is parsed again before anything reads its declarations (builds do not
-    write a manifest, see :func:`run_dbt`).
+    changed project is parsed again before anything reads its declarations (not whatever
+    manifest the last build in this data directory happened to write).
     """
     from nir.files import atomic_write_text
 
