@@ -453,21 +453,15 @@ class Bench:
                 ),
                 target,
             )
-        for step, floor, target in STEPS:
-            if step in warm:
-                self.add(
-                    Measurement(
-                        name=f"{step} {s} in a warm worker",
-                        scale=scale.name,
-                        seconds=warm[step],
-                        peak_rss=warm_rss,
-                        floor_name=floor,
-                        floor_seconds=[t for t, _ in runs[f"{step}_floor"]],
-                        note="one process, as a worker that has run a snapshot before: dbt "
-                        "and GX imported, dbt's first command done (not measured)",
-                    ),
-                    target,
-                )
+        self.against_floors(
+            scale,
+            f"{s} in a warm worker",
+            warm,
+            {step: [t for t, _ in runs[f"{step}_floor"]] for step, _, _ in STEPS},
+            warm_rss,
+            "one process, as a worker that has run a snapshot before: dbt and GX imported, "
+            "dbt's first command done (not measured)",
+        )
 
     def disclosure(self, scale: Scale, snapshots: list[date]) -> None:
         """Disclosure control and its audit over everything the newest snapshot publishes.
@@ -581,23 +575,14 @@ class Bench:
         # the same steps as tasks of this fresh worker (last month's verdicts carried; the
         # build and gate tasks pay dbt's and GX's imports, which the steps phase's warm
         # worker has paid), against the floors of the steps phase when it ran
-        floor_seconds = {step: self.floor_seconds(scale, step, s) for step, _, _ in STEPS}
-        for step, floor, target in STEPS:
-            seconds = [t[step] for t in tasks if step in t]
-            if seconds:
-                self.add(
-                    Measurement(
-                        name=f"{step} {s} in the worker (monthly run)",
-                        scale=scale.name,
-                        seconds=seconds,
-                        peak_rss=max(rss),
-                        floor_name=floor if floor_seconds[step] else None,
-                        floor_seconds=floor_seconds[step],
-                        note="the DAG task's duration in the Airflow worker (peak RSS: the "
-                        "whole worker's)",
-                    ),
-                    target,
-                )
+        self.against_floors(
+            scale,
+            f"{s} in the worker (monthly run)",
+            {step: [t[step] for t in tasks if step in t] for step, _, _ in STEPS},
+            {step: self.floor_seconds(scale, step, s) for step, _, _ in STEPS},
+            max(rss),
+            "the DAG task's duration in the Airflow worker (peak RSS: the whole worker's)",
+        )
 
     def backfill(self, scale: Scale, snapshots: list[date], months: list[int]) -> None:
         """Load + build every snapshot in order into one warehouse; time ``months`` (1-based)."""
@@ -658,6 +643,32 @@ class Bench:
             self.add(m, Target("ratio", 1.1, "≤ 1.1× empty warehouse"))
 
     # --- results ---------------------------------------------------------------------------
+    def against_floors(
+        self,
+        scale: Scale,
+        label: str,
+        seconds: dict[str, list[float]],
+        floors: dict[str, list[float]],
+        peak_rss: int,
+        note: str,
+    ) -> None:
+        """One measurement ``<step> <label>`` per step of :data:`STEPS` that has seconds, held
+        against its floor's seconds (none when ``floors`` has none for it) and its target."""
+        for step, floor, target in STEPS:
+            if seconds.get(step):
+                self.add(
+                    Measurement(
+                        name=f"{step} {label}",
+                        scale=scale.name,
+                        seconds=seconds[step],
+                        peak_rss=peak_rss,
+                        floor_name=floor if floors.get(step) else None,
+                        floor_seconds=floors.get(step, []),
+                        note=note,
+                    ),
+                    target,
+                )
+
     def floor_seconds(self, scale: Scale, step: str, snapshot: str) -> list[float]:
         """The floor's seconds of ``step`` on ``snapshot`` from this run's steps phase (empty
         when that phase did not run)."""
