@@ -1,57 +1,58 @@
-"""Charts for the tracker and the kommune packs: matplotlib, rendered to inline SVG.
+"""Charts for the tracker and the kommune packs: fixed-layout inline SVG from Jinja2 templates.
 
 Every chart is a self-contained ``<svg>`` element (no script, no font or style from outside:
-text stays text in the page's own font, ``svg.fonttype = none``), so a page works offline and
-prints sharply. Lines differ by style and marker as well as colour, so they read in black and
-white. Element ids are prefixed per chart, so many charts can share one page.
+text stays text in the page's own font), so a page works offline and prints sharply. Lines
+differ by dash pattern and marker as well as colour, so they read in black and white.
+Element ids are prefixed per chart, so many charts can share one page.
 
-Rendering reuses one figure per chart kind (creating a figure costs more than drawing it),
-which keeps a pack for every kommune at every nightly run affordable.
+Why not a plotting library: the two chart kinds have a fixed layout (the same size, axes and
+places for the labels on every page), and a pack for every kommune is drawn at every monthly
+and nightly run, a few hundred charts a run. matplotlib, which drew them before, spent ~30 ms
+a chart laying out what never moves (3-4 s of every demo run, ~6 s of a national one, on
+both cores); here the layout is fixed once in the templates (``templates/graf_*.svg.j2``),
+the code maps data to coordinates, and a chart costs well under a millisecond. Text goes
+through Jinja2's autoescaping like the pages' own text.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("svg")  # no GUI backend, nothing to display
-
-from matplotlib import dates as mdates
-from matplotlib import ticker
-from matplotlib.figure import Figure
-
-from nir.processes import cores, in_processes
 
 Punkt = tuple[date, float]
 
-_RC = {
-    "svg.fonttype": "none",  # text as <text>: the page's font, selectable, small
-    "svg.hashsalt": "nir",  # stable ids: the same data gives the same file
-    "font.size": 8,
-    "font.family": "sans-serif",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
-# dark, print-safe colours (Okabe-Ito), each with its own line style and marker
+# dark, print-safe colours (Okabe-Ito), each with its own dash pattern and marker
+# (the dash patterns are matplotlib's "--", "-." and ":" at the lines' width of 1.4 pt)
 _STILER = [
-    ("#0072B2", "-", "o"),
-    ("#D55E00", "--", "s"),
-    ("#009E73", "-.", "^"),
-    ("#CC79A7", ":", "D"),
-    ("#000000", "-", "v"),
+    ("#0072B2", "", "o"),
+    ("#D55E00", "5.18 2.24", "s"),
+    ("#009E73", "8.96 2.24 1.4 2.24", "^"),
+    ("#CC79A7", "1.4 2.31", "D"),
+    ("#000000", "", "v"),
 ]
-_ID = re.compile(r'\bid="([^"]+)"')
+#: marker shapes around (0, 0): matplotlib's markersize 3.5 with its 1 pt edge, ~4.5 pt across
+_MERKER = {
+    "o": '<circle r="2.25"/>',
+    "s": '<rect x="-2" y="-2" width="4" height="4"/>',
+    "^": '<path d="M0 -2.5 L2.4 1.9 L-2.4 1.9 Z"/>',
+    "D": '<path d="M0 -2.6 L2.6 0 L0 2.6 L-2.6 0 Z"/>',
+    "v": '<path d="M0 2.5 L2.4 -1.9 L-2.4 -1.9 Z"/>',
+}
+PT = 72.0  # points per inch: sizes are given in inches, drawn in points
 
 
-def _pct(x: float, _pos: object = None) -> str:
-    return f"{x * 100:.0f} %".replace(".", ",")
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def _n(x: float) -> str:
+    """A coordinate: two decimals, no trailing zeros (the same data gives the same file)."""
+    text = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def _y_ticks(lav: float) -> list[float]:
@@ -61,41 +62,60 @@ def _y_ticks(lav: float) -> list[float]:
     return [round(forste + i * steg, 4) for i in range(int((1.0 - forste) / steg + 1e-9) + 1)]
 
 
-def _x_ticks(start: date, slutt: date) -> list[float]:
-    a, b = mdates.date2num(start), mdates.date2num(slutt)
-    dager = max(1.0, b - a)
+def _x_ticks(start: date, slutt: date) -> list[int]:
+    a, b = start.toordinal(), slutt.toordinal()
+    dager = max(1, b - a)
     steg = next(s for s in (1, 2, 7, 14, 28, 61, 91, 183, 365) if dager / s <= 7)
-    return [a + i * steg for i in range(int(dager // steg) + 1)]
+    return [a + i * steg for i in range(dager // steg + 1)]
+
+
+@dataclass(frozen=True)
+class _Skala:
+    """Data to points: x in days (date ordinals), y as a share; the SVG's y grows downward."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    venstre: float
+    hoyre: float
+    bunn: float
+    topp: float
+
+    def x(self, dag: float) -> float:
+        return self.venstre + (dag - self.x0) / (self.x1 - self.x0) * (self.hoyre - self.venstre)
+
+    def y(self, andel: float) -> float:
+        return self.bunn - (andel - self.y0) / (self.y1 - self.y0) * (self.bunn - self.topp)
+
+    def punkter(self, punkter: Sequence[Punkt]) -> list[tuple[str, str]]:
+        return [(_n(self.x(d.toordinal())), _n(self.y(v))) for d, v in punkter]
+
+
+@cache
+def _template(name: str) -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("nir.kommune", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["n"] = _n
+    return env.get_template(name)
 
 
 class Charts:
-    """Renders the charts; one instance per batch of pages (not thread-safe).
+    """Renders the charts; one instance per batch of pages.
 
     The n-th chart an instance draws has its element ids prefixed ``c<first + n - 1>-``.
     """
 
     def __init__(self, first: int = 1) -> None:
         self._counter = itertools.count(first)
-        self._spark: tuple[Figure, object] | None = None
-        self._figurer: dict[Any, tuple[Figure, Any, dict[str, Any]]] = {}
 
-    # --- output ------------------------------------------------------------------------
-    def _svg(self, fig: Figure, label: str) -> str:
-        buf = io.StringIO()
-        with matplotlib.rc_context(_RC):
-            fig.savefig(buf, format="svg", metadata=_METADATA)
-        text = buf.getvalue()
-        text = text[text.index("<svg") :]  # drop the XML declaration and the DTD reference
-        prefix = f"c{next(self._counter)}-"
-        ids = set(_ID.findall(text))
-        for old in sorted(ids, key=len, reverse=True):
-            text = text.replace(f'id="{old}"', f'id="{prefix}{old}"')
-            text = text.replace(f"url(#{old})", f"url(#{prefix}{old})")
-            text = text.replace(f'href="#{old}"', f'href="#{prefix}{old}"')
-        label = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-        return text.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1).strip()
-
-    # --- the charts ----------------------------------------------------------------------
     def mot_frist(
         self,
         serier: Mapping[str, Sequence[Punkt]],
@@ -112,155 +132,116 @@ class Charts:
         share at the deadline, drawn as a dotted line from the last point. The deadline and
         the target share are marked.
         """
-        with matplotlib.rc_context(_RC):
-            fig, ax, art = self._figur(storrelse, list(serier))
-            alle: list[float] = [maal]
-            forste: list[date] = [frist]
-            fx = mdates.date2num(frist)
-            for i, (label, punkter) in enumerate(serier.items()):
-                linje, prognoselinje = art["linjer"][i]
-                xs = [mdates.date2num(p[0]) for p in punkter]
-                ys = [p[1] for p in punkter]
-                linje.set_data(xs, ys)
-                prognose = (prognoser or {}).get(label)
-                if punkter and prognose is not None and punkter[-1][0] < frist:
-                    prognoselinje.set_data([xs[-1], fx], [ys[-1], prognose])
-                    alle.append(prognose)
-                else:
-                    prognoselinje.set_data([], [])
-                if punkter:
-                    alle += ys
-                    forste.append(punkter[0][0])
-            start = min(forste)
-            art["frist"].set_xdata([fx, fx])
-            art["frist_tekst"].xy = (fx, 1.0)
-            art["frist_tekst"].set_text(f"frist {frist.strftime('%d.%m.%Y')}")
-            art["maal"].set_ydata([maal, maal])
-            art["maal_tekst"].xy = (fx, maal)
-            art["maal_tekst"].set_text(f"mål {_pct(maal)}")
-            lav = max(0.0, min(min(alle) - 0.02, maal - 0.05))
-            ax.set_ylim(lav, 1.005)
-            # fixed ticks: locating them automatically costs more than drawing the chart
-            ax.yaxis.set_major_locator(ticker.FixedLocator(_y_ticks(lav)))
-            ax.set_xlim(mdates.date2num(start) - 2, fx + 3)
-            ax.xaxis.set_major_locator(ticker.FixedLocator(_x_ticks(start, frist)))
-            # a fixed y: placing the title automatically measures every tick label
-            ax.set_title(tittel, fontsize=9, loc="left", y=1.0)
-            return self._svg(fig, tittel or "andel uten funn mot fristen")
-
-    def _figur(
-        self, storrelse: tuple[float, float], labels: list[str]
-    ) -> tuple[Figure, Any, dict[str, Any]]:
-        """The figure for this size and these lines, built once and reused: only the data
-        change from one chart to the next."""
-        key = (storrelse, tuple(labels))
-        if key not in self._figurer:
-            fig = Figure(figsize=storrelse)
-            w, h = storrelse
-            ax = fig.add_axes((0.65 / w, 0.35 / h, 1 - 0.8 / w, 1 - 0.65 / h))
-            ax.spines[["top", "right"]].set_visible(False)
-            linjer = []
-            for label, (farge, strek, merke) in zip(labels, itertools.cycle(_STILER), strict=False):
-                (linje,) = ax.plot(
-                    [],
-                    [],
-                    color=farge,
-                    linestyle=strek,
-                    marker=merke,
-                    markersize=3.5,
-                    linewidth=1.4,
-                    label=label,
-                )
-                (prognose,) = ax.plot([], [], color=farge, linestyle=":", linewidth=1.0)
-                linjer.append((linje, prognose))
-            art = {
-                "linjer": linjer,
-                "frist": ax.axvline(0, color="#444444", linewidth=1.0),
-                "frist_tekst": ax.annotate(
-                    "",
-                    (0, 1.0),
-                    xytext=(-3, -2),
-                    textcoords="offset points",
-                    ha="right",
-                    va="top",
-                    fontsize=8,
-                ),
-                "maal": ax.axhline(0, color="#777777", linewidth=0.8, linestyle=(0, (4, 3))),
-                "maal_tekst": ax.annotate(
-                    "",
-                    (0, 0),
-                    xytext=(-3, -3),
-                    textcoords="offset points",
-                    ha="right",
-                    va="top",
-                    fontsize=7,
-                    color="#444444",
-                ),
-            }
-            ax.yaxis.set_major_formatter(ticker.FuncFormatter(_pct))
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m"))
-            ax.set_ylabel("andel uten funn")
-            # fixed, where matplotlib would place it (0.506 in left of the axes): placing it
-            # automatically measures every tick label at every draw
-            ax.yaxis.set_label_coords(-0.506 / (w - 0.8), 0.5)
-            ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-            if len(labels) > 1:
-                ax.legend(fontsize=7, loc="lower right", frameon=False)
-            self._figurer[key] = (fig, ax, art)
-        return self._figurer[key]
+        w, h = storrelse[0] * PT, storrelse[1] * PT
+        fx = frist.toordinal()
+        alle: list[float] = [maal]
+        forste: list[int] = [fx]
+        for label, punkter in serier.items():
+            alle += [p[1] for p in punkter]
+            prognose = (prognoser or {}).get(label)
+            if punkter and prognose is not None and punkter[-1][0] < frist:
+                alle.append(prognose)
+            if punkter:
+                forste.append(punkter[0][0].toordinal())
+        start = min(forste)
+        lav = max(0.0, min(min(alle) - 0.02, maal - 0.05))
+        # the axes: 0.65 in from the left, 0.35 in from the bottom, 0.15 in and 0.3 in to spare
+        s = _Skala(
+            x0=start - 2,
+            x1=fx + 3,
+            y0=lav,
+            y1=1.005,
+            venstre=0.65 * PT,
+            hoyre=w - 0.15 * PT,
+            bunn=h - 0.35 * PT,
+            topp=0.3 * PT,
+        )
+        linjer = []
+        for i, ((label, punkter), (farge, strek, _)) in enumerate(
+            zip(serier.items(), itertools.cycle(_STILER), strict=False)
+        ):
+            prognose = (prognoser or {}).get(label)
+            linjer.append(
+                {
+                    "label": label,
+                    "farge": farge,
+                    "strek": strek,
+                    "merke": f"m{i % len(_STILER)}",
+                    "punkter": s.punkter(punkter),
+                    "prognose": s.punkter([punkter[-1], (frist, prognose)])
+                    if punkter and prognose is not None and punkter[-1][0] < frist
+                    else None,
+                }
+            )
+        bredest = max((len(linje["label"]) for linje in linjer), default=0)
+        return self._render(
+            "graf_mot_frist.svg.j2",
+            tittel or "andel uten funn mot fristen",
+            w=w,
+            h=h,
+            s=s,
+            tittel=tittel,
+            # clear of the widest tick label ("100 %"), where matplotlib's layout put it
+            ylabel_x=s.venstre - 38.35,
+            yticks=[(s.y(v), _pct(v)) for v in _y_ticks(lav)],
+            xticks=[
+                (s.x(d), date.fromordinal(d).strftime("%d.%m"))
+                for d in _x_ticks(date.fromordinal(start), frist)
+            ],
+            frist_x=s.x(fx),
+            frist_tekst=f"frist {frist.strftime('%d.%m.%Y')}",
+            maal_y=s.y(maal),
+            maal_tekst=f"mål {_pct(maal)}",
+            linjer=linjer,
+            merker={f"m{i}": _MERKER[m] for i, (_, _, m) in enumerate(_STILER)},
+            # the legend in the lower right corner: the labels start where the longest
+            # (at ~0.6 em a character, 7 pt type) ends clear of the right edge
+            forklaring_x=s.hoyre - 6 - bredest * 7 * 0.6 if len(linjer) > 1 else None,
+        )
 
     def sparkline(self, punkter: Sequence[Punkt], *, frist: date, maal: float, label: str) -> str:
         """A small trend line (about 160 x 40 px) with the target as a faint line."""
-        with matplotlib.rc_context(_RC):
-            if self._spark is None:
-                fig = Figure(figsize=(1.7, 0.42))
-                ax = fig.add_axes((0.02, 0.08, 0.96, 0.84))
-                ax.set_axis_off()
-                line = ax.plot([], [], color="#0072B2", linewidth=1.3, marker="o", markersize=2)[0]
-                goal = ax.axhline(maal, color="#999999", linewidth=0.6, linestyle="--")
-                end = ax.axvline(frist, color="#444444", linewidth=0.6)
-                self._spark = (fig, (ax, line, goal, end))
-            fig, (ax, line, goal, end) = self._spark  # type: ignore[misc]
-            xs = [mdates.date2num(p[0]) for p in punkter]
-            ys = [p[1] for p in punkter]
-            line.set_data(xs, ys)
-            goal.set_ydata([maal, maal])
-            fx = mdates.date2num(frist)
-            end.set_xdata([fx, fx])
-            x0 = min(xs) if xs else fx - 30
-            ax.set_xlim(x0 - 1, max(fx, *(xs or [fx])) + 1)
-            lav = min([*ys, maal])
-            ax.set_ylim(max(0.0, lav - 0.02), 1.01)
-            return self._svg(fig, label)
+        w, h = 1.7 * PT, 0.42 * PT
+        fx = frist.toordinal()
+        xs = [p[0].toordinal() for p in punkter]
+        x0 = min(xs) if xs else fx - 30
+        lav = min([*(p[1] for p in punkter), maal])
+        s = _Skala(
+            x0=x0 - 1,
+            x1=max(fx, *xs) + 1 if xs else fx + 1,
+            y0=max(0.0, lav - 0.02),
+            y1=1.01,
+            venstre=0.02 * w,
+            hoyre=0.98 * w,
+            bunn=0.92 * h,
+            topp=0.08 * h,
+        )
+        return self._render(
+            "graf_sparkline.svg.j2",
+            label,
+            w=w,
+            h=h,
+            s=s,
+            punkter=s.punkter(punkter),
+            maal_y=s.y(maal),
+            frist_x=s.x(fx),
+        )
+
+    def _render(self, template: str, label: str, **context: Any) -> str:
+        return (
+            _template(template)
+            .render(id=f"c{next(self._counter)}-", label=label, **context)
+            .strip()
+        )
 
 
 # --- many charts at once ---------------------------------------------------------------------
-# A chart costs ~30 ms of matplotlib's layout, a national run draws a few hundred: beyond this
-# many charts per process a second process pays for its start (~0.5 s: importing matplotlib).
-CHARTS_PER_PROCESS = 20
-
 Request = tuple[str, dict[str, Any]]
 """A chart to draw: the :class:`Charts` method (``mot_frist``, ``sparkline``) and its
 keyword arguments."""
 
 
-def _draw(first: int, requests: Sequence[Request]) -> list[str]:
-    charts = Charts(first)
+def draw_all(requests: Sequence[Request]) -> list[str]:
+    """Draw ``requests`` in order; the i-th chart's ids are prefixed ``c<i + 1>-``."""
+    charts = Charts()
     return [getattr(charts, method)(**kwargs) for method, kwargs in requests]
-
-
-def draw_all(requests: Sequence[Request], *, processes: int | None = None) -> list[str]:
-    """Draw ``requests`` in order, on up to ``processes`` processes (default: one per core,
-    none beyond one per :data:`CHARTS_PER_PROCESS` charts; :mod:`nir.processes`).
-
-    The i-th chart's ids are prefixed ``c<i + 1>-`` whichever process drew it, so the output
-    is the same byte for byte as drawing them one by one with one :class:`Charts`.
-    """
-    if not requests:
-        return []
-    if processes is None:
-        processes = min(cores(), len(requests) // CHARTS_PER_PROCESS)
-    processes = max(1, min(processes, len(requests)))
-    size = -(-len(requests) // processes)
-    shares = [(_draw, (i + 1, requests[i : i + size])) for i in range(0, len(requests), size)]
-    return [chart for drawn in in_processes(shares, what="drawing charts") for chart in drawn]
