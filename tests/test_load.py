@@ -296,3 +296,38 @@ def test_a_number_found_valid_last_month_is_not_checked_again(settings, monkeypa
     rotated = load_settings(data_dir=settings.data_dir, pseudonym_key="r" * 32)
     load_delivery(rotated, small_delivery.write_delivery(settings.landing, date(2024, 4, 1), t))
     assert len(checked) == 4
+
+
+def test_the_load_does_not_check_values_the_contract_check_passed_on_the_same_bytes(
+    settings, monkeypatch
+):
+    """The run's check_contract checks the values; its load reads the same bytes (each
+    file's sha256 verified against the manifest) and does not check them again. New bytes,
+    or new checks, are checked."""
+    from nir.delivery import check
+    from nir.delivery.load import check_or_quarantine
+
+    runs: list[str] = []
+    real = check._check_values
+    monkeypatch.setattr(
+        check, "_check_values", lambda d, problems: runs.append(d.path.name) or real(d, problems)
+    )
+    d = small_delivery.make(settings.landing, SNAP)
+    check_or_quarantine(settings, d)  # the check_contract task
+    assert runs == ["2024-02-01"]
+    assert load_delivery(settings, d).outcome == "loaded"
+    assert runs == ["2024-02-01"]  # not checked again
+
+    # the same folder with a value the contract refuses (and a manifest to match): new
+    # bytes, so the load checks them and refuses them
+    _bad_code(d)
+    with pytest.raises(ContractError, match="'YOGA'"):
+        load_delivery(settings, d)
+    assert runs == ["2024-02-01", "2024-02-01"]
+
+    # a passed delivery under changed checks is checked again
+    good = small_delivery.make(settings.landing, date(2024, 3, 1))
+    check_or_quarantine(settings, good)
+    monkeypatch.setattr(check, "checks_version", lambda: "a newer version of the checks")
+    load_delivery(settings, good)
+    assert runs.count("2024-03-01") == 2

@@ -34,6 +34,7 @@ from nir.delivery.check import (
     Problem,
     anomalies,
     parse_delivery,
+    verdict_key,
 )
 from nir.delivery.pseudonymize import key_id, pseudonymise_table
 from nir.errors import ContractError, DeliveryHeld, DeliveryNotFound, NirError, one_line, scrub
@@ -252,12 +253,21 @@ def _existing_folder(settings: Settings, path: Path) -> Path:
     return resolved
 
 
-def check_or_quarantine(settings: Settings, path: Path) -> CheckedDelivery:
-    """Check the delivery; if it breaks the contract, quarantine it and raise ContractError."""
+def check_or_quarantine(
+    settings: Settings, path: Path, *, checked_before: bool = False
+) -> CheckedDelivery:
+    """Check the delivery; if it breaks the contract, quarantine it and raise ContractError.
+
+    A delivery that passes is remembered (:func:`_remember_passed`), so the run's ``load``,
+    with ``checked_before``, does not run the value checks again on the same bytes.
+    """
     path = _existing_folder(settings, path)
     started = time.monotonic()
     try:
-        return parse_delivery(path, settings)
+        passed = (lambda key: _verdict(settings, key).is_file()) if checked_before else None
+        delivery = parse_delivery(path, settings, values_passed=passed)
+        _remember_passed(settings, verdict_key(delivery))
+        return delivery
     except DeliveryRejected as exc:
         files = _file_facts(path, settings)
         try:
@@ -280,6 +290,20 @@ def check_or_quarantine(settings: Settings, path: Path) -> CheckedDelivery:
         err = ContractError(_snapshot_name(path), exc.problems)
         err.args = (one_line(f"{err.args[0]}; quarantined in {target}", 1000),)
         raise err from None
+
+
+def _verdict(settings: Settings, key: str) -> Path:
+    return settings.data_dir / "cache" / "contract" / key
+
+
+def _remember_passed(settings: Settings, key: str) -> None:
+    """Record that the bytes with this :func:`~nir.delivery.check.verdict_key` passed the
+    value checks: an empty file named by the key, holding nothing of the delivery. A cache
+    only: when it cannot be written the load checks the values again."""
+    with contextlib.suppress(OSError):
+        target = _verdict(settings, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
 
 
 def previous_snapshot(
@@ -352,7 +376,8 @@ def load_delivery(settings: Settings, path: Path, *, accept_anomaly: bool = Fals
     """
     started = time.monotonic()
     path = Path(path).resolve()
-    delivery = check_or_quarantine(settings, path)
+    # the run's check_contract task checked these bytes' values a moment ago: not again
+    delivery = check_or_quarantine(settings, path, checked_before=True)
     m = delivery.manifest
     key = settings.key_bytes()
     kid = key_id(key)
