@@ -356,7 +356,8 @@ def test_missing_delivery_reschedules_the_sensor_until_it_times_out(tmp_path: Pa
     from nir.config import load_settings
     from nir.orchestration import embedded as orchestrate
 
-    settings = load_settings(data_dir=tmp_path / "data")
+    # the embedded sensor's wait, shortened from 20 s: it pokes every second for 4 s
+    settings = load_settings(data_dir=tmp_path / "data", embedded_sensor_timeout=4)
     orchestrate.prepare(settings)
     [outcome] = orchestrate.run(settings, orchestrate.monthly_requests([date(2024, 2, 1)]))
 
@@ -364,3 +365,44 @@ def test_missing_delivery_reschedules_the_sensor_until_it_times_out(tmp_path: Pa
     assert outcome.task_states["wait_for_delivery"] == "failed"
     assert outcome.task_states["check_contract"] == "upstream_failed"
     assert "reschedul" in orchestrate.run_log(settings).read_text().lower()
+
+
+@pytest.mark.integration
+def test_a_new_data_folder_gets_the_migrated_database_without_running_airflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prepare` runs `airflow db migrate` and `pools set` once per Airflow version and
+    copies the result into every new data folder; a database at that revision is left
+    alone, and one at another revision goes through the CLI."""
+    import sqlite3
+
+    from nir.config import load_settings
+    from nir.orchestration import embedded as orchestrate
+
+    monkeypatch.setenv("NIR_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[tuple[str, ...]] = []
+    real = orchestrate._airflow_cli
+    monkeypatch.setattr(
+        orchestrate, "_airflow_cli", lambda s, *args: calls.append(args) or real(s, *args)
+    )
+    first = load_settings(data_dir=tmp_path / "one")
+    orchestrate.prepare(first)
+    assert [c[:2] for c in calls] == [("db", "migrate"), ("pools", "set")]
+    revision = orchestrate._revision(first.data_dir / "airflow" / "airflow.db")
+    assert revision  # migrated, with the pool
+
+    calls.clear()
+    second = load_settings(data_dir=tmp_path / "two")
+    orchestrate.prepare(second)
+    orchestrate.prepare(first)
+    assert calls == []
+    db = second.data_dir / "airflow" / "airflow.db"
+    assert orchestrate._revision(db) == revision
+    assert db.stat().st_mode & 0o777 == 0o600
+
+    # a database at another revision than the kept one goes through the CLI (here the kept
+    # copy is made to look newer, as after an upgrade that kept the same version string)
+    with sqlite3.connect(orchestrate._template(second)) as con:
+        con.execute("update alembic_version set version_num = 'newer'")
+    orchestrate.prepare(second)
+    assert [c[:2] for c in calls] == [("db", "migrate"), ("pools", "set")]

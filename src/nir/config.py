@@ -31,6 +31,16 @@ from pydantic_settings import (
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def cache_root() -> Path:
+    """What is kept between data directories (a parsed dbt project, a migrated Airflow
+    database): ``$NIR_CACHE_DIR``, else ``$XDG_CACHE_HOME/nir``, else ``~/.cache/nir``.
+    Everything in it is derived from code and versions, never from data."""
+    root = os.environ.get("NIR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nir"
+    )
+    return Path(root)
+
+
 class ConfigError(Exception):
     """A configuration problem, with one line saying what to do."""
 
@@ -95,6 +105,13 @@ class Settings(BaseSettings):
         True,
         description="Run dbt in the worker's own process (dbt's programmatic runner: dbt is "
         "imported once per process); off: a dbt subprocess per command.",
+    )
+    embedded_sensor_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds the embedded worker's delivery sensor waits before the run fails "
+        "(`nir demo`, `nir backfill`: the deliveries are on disk before they start); the "
+        "deployed DAGs wait up to two days.",
     )
     gx_data_docs: Literal["on_failure", "always"] = Field(
         "on_failure",

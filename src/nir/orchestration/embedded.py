@@ -21,9 +21,13 @@ which gives the same guarantee: one DuckDB writer at a time.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -36,7 +40,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from nir import periods
-from nir.config import PROJECT_ROOT, Settings
+from nir.config import PROJECT_ROOT, Settings, cache_root, load_settings
 from nir.errors import NirError
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -156,14 +160,66 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
+POOL_ARGS = (DUCKDB_POOL, "1", "Tasks that write DuckDB (single writer)")
+
+
+def _template(settings: Settings) -> Path:
+    """Where a freshly migrated metadata database with the pool is kept, for this Airflow
+    version and DAGs folder (:func:`nir.config.cache_root`, folder ``airflow-db``)."""
+    from importlib.metadata import version
+
+    key = [version("apache-airflow"), str(PROJECT_ROOT / "dags"), *POOL_ARGS]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    return cache_root() / "airflow-db" / digest / "airflow.db"
+
+
+def _revision(db: Path) -> str | None:
+    """The Alembic revision of an Airflow metadata database and whether it has the DuckDB
+    pool: ``"<revision>"`` or None (no database, no revision or no pool)."""
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = con.execute("select version_num from alembic_version").fetchone()
+        pool = con.execute("select slots from slot_pool where pool = ?", [DUCKDB_POOL]).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return row[0] if row and pool and pool[0] == int(POOL_ARGS[1]) else None
+
+
 def prepare(settings: Settings) -> Path:
-    """Create or migrate the embedded metadata database and set the DuckDB pool."""
+    """Create or migrate the embedded metadata database and set the DuckDB pool.
+
+    ``airflow db migrate`` and ``airflow pools set`` cost ~7 s in two processes even when
+    there is nothing to do, and every new data folder (a demo, each test) needs them. The
+    result for a new folder is always the same, so it is kept (:func:`_template`) and copied;
+    a database already at the kept revision with the pool is left alone. Anything else (no
+    copy kept yet, another Airflow version, an older database) goes through the CLI.
+    """
     home = airflow_home(settings)
     _private_dir(home / "logs")
+    db = home / "airflow.db"
+    template = _template(settings)
+    kept = _revision(template) if template.is_file() else None
+    if kept is not None:
+        if not db.exists():
+            shutil.copyfile(template, db)
+            db.chmod(0o600)
+            return home
+        if _revision(db) == kept:
+            return home
+    fresh = not db.exists()
     _airflow_cli(settings, "db", "migrate")
-    _airflow_cli(
-        settings, "pools", "set", DUCKDB_POOL, "1", "Tasks that write DuckDB (single writer)"
-    )
+    _airflow_cli(settings, "pools", "set", *POOL_ARGS)
+    if fresh:  # keep the untouched result for the next new folder; a cache only
+        with contextlib.suppress(OSError):
+            template.parent.mkdir(parents=True, exist_ok=True)
+            partial = template.with_name(f"airflow.db.{os.getpid()}.tmp")
+            shutil.copyfile(db, partial)
+            os.replace(partial, template)
     return home
 
 
@@ -326,15 +382,16 @@ def _embedded_profile(dag: Any) -> Any:
     The deployed DAGs retry transient failures with backoff over minutes and let the
     delivery sensor wait for days. Runs here are interactive and their deliveries are
     already on disk (the CLI checks before it starts), so: no retries, and a sensor gives up
-    after 20 seconds.
+    after ``NIR_EMBEDDED_SENSOR_TIMEOUT`` seconds (20), poking four times in that while.
     """
     from airflow.sdk import BaseSensorOperator
 
+    timeout = load_settings().embedded_sensor_timeout
     for task in dag.tasks:
         task.retries = 0
         if isinstance(task, BaseSensorOperator):
-            task.poke_interval = 5.0
-            task.timeout = 20.0
+            task.poke_interval = timeout / 4
+            task.timeout = timeout
     return dag
 
 

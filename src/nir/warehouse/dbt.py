@@ -367,12 +367,10 @@ def parse(settings: Settings) -> Path:
 
 
 def parse_cache_dir() -> Path:
-    """Where parsed manifests are kept: ``$NIR_CACHE_DIR`` (else ``$XDG_CACHE_HOME/nir``, else
-    ``~/.cache/nir``), folder ``dbt-parse``."""
-    root = os.environ.get("NIR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nir"
-    )
-    return Path(root) / "dbt-parse"
+    """Where parsed manifests are kept: folder ``dbt-parse`` of :func:`nir.config.cache_root`."""
+    from nir.config import cache_root
+
+    return cache_root() / "dbt-parse"
 
 
 def project_key(settings: Settings) -> str:
