@@ -406,3 +406,20 @@ def test_a_new_data_folder_gets_the_migrated_database_without_running_airflow(
         con.execute("update alembic_version set version_num = 'newer'")
     orchestrate.prepare(second)
     assert [c[:2] for c in calls] == [("db", "migrate"), ("pools", "set")]
+
+
+def test_the_deployment_executor_preloads_what_the_tasks_import() -> None:
+    """docker-compose.yml runs the LocalExecutor subclass that imports dbt and GX before it
+    forks its workers (nir.orchestration.executor); a module that cannot be imported is
+    reported, not fatal to the scheduler."""
+    import yaml
+    from airflow.executors.local_executor import LocalExecutor
+
+    from nir.orchestration import executor
+
+    compose = yaml.safe_load((DAGS_FOLDER.parent / "docker-compose.yml").read_text("utf-8"))
+    name = compose["x-airflow-env"]["AIRFLOW__CORE__EXECUTOR"]
+    assert name == "nir.orchestration.executor.PreloadingLocalExecutor"
+    assert issubclass(executor.PreloadingLocalExecutor, LocalExecutor)
+    assert executor.preload(("json", "nir.no_such_module")) == ["nir.no_such_module"]
+    assert executor.preload() == []  # every module named exists

@@ -472,3 +472,20 @@ def test_backfill_on_a_deployment_publishes_and_freezes(deployment: Deployment) 
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{dep.diagnostics()}") from None
     assert all(r["run_type"] == "asset_triggered" for r in _runs(dep, "nir_annual"))
+
+    # the scheduler imported dbt and GX once, before forking the workers that run the tasks
+    # (nir.orchestration.executor); what each task took is printed for `pytest -s`
+    scheduler_log = dep.logs["airflow-scheduler"].read_text("utf-8", errors="replace")
+    preloaded = re.search(r"preloaded \d+ modules for the task processes", scheduler_log)
+    assert preloaded, scheduler_log[-3000:]
+    durations: dict[str, list[float]] = {}
+    for r in runs:
+        from urllib.parse import quote
+
+        tis = dep.request(
+            "GET", f"/api/v2/dags/nir_monthly/dagRuns/{quote(r['dag_run_id'])}/taskInstances"
+        )["task_instances"]
+        for t in tis:
+            if t.get("duration") is not None:
+                durations.setdefault(t["task_id"], []).append(round(t["duration"], 1))
+    print(f"nir_monthly task durations (s) on the deployment: {durations}")
