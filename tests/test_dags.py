@@ -402,7 +402,7 @@ def test_a_new_data_folder_gets_the_migrated_database_without_running_airflow(
 
     # a database at another revision than the kept one goes through the CLI (here the kept
     # copy is made to look newer, as after an upgrade that kept the same version string)
-    with sqlite3.connect(orchestrate._template(second)) as con:
+    with sqlite3.connect(orchestrate._template()) as con:
         con.execute("update alembic_version set version_num = 'newer'")
     orchestrate.prepare(second)
     assert [c[:2] for c in calls] == [("db", "migrate"), ("pools", "set")]

@@ -10,7 +10,7 @@ places for the labels on every page), and a pack for every kommune is drawn at e
 and nightly run, a few hundred charts a run. matplotlib, which drew them before, spent ~30 ms
 a chart laying out what never moves (3-4 s of every demo run, ~6 s of a national one, on
 both cores); here the layout is fixed once in the templates (``templates/graf_*.svg.j2``),
-the code maps data to coordinates, and a chart costs well under a millisecond. Text goes
+the code maps data to coordinates, and a chart costs about a millisecond. Text goes
 through Jinja2's autoescaping like the pages' own text.
 """
 

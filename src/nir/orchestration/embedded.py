@@ -163,7 +163,7 @@ def _private_dir(path: Path) -> Path:
 POOL_ARGS = (DUCKDB_POOL, "1", "Tasks that write DuckDB (single writer)")
 
 
-def _template(settings: Settings) -> Path:
+def _template() -> Path:
     """Where a freshly migrated metadata database with the pool is kept, for this Airflow
     version and DAGs folder (:func:`nir.config.cache_root`, folder ``airflow-db``)."""
     from importlib.metadata import version
@@ -202,12 +202,14 @@ def prepare(settings: Settings) -> Path:
     home = airflow_home(settings)
     _private_dir(home / "logs")
     db = home / "airflow.db"
-    template = _template(settings)
+    template = _template()
     kept = _revision(template) if template.is_file() else None
     if kept is not None:
         if not db.exists():
-            shutil.copyfile(template, db)
-            db.chmod(0o600)
+            partial = db.with_name(f"airflow.db.{os.getpid()}.tmp")
+            shutil.copyfile(template, partial)
+            partial.chmod(0o600)
+            os.replace(partial, db)  # whole or not at all
             return home
         if _revision(db) == kept:
             return home
