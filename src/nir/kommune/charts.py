@@ -93,7 +93,7 @@ class _Skala:
 
 
 @cache
-def _template(name: str) -> Any:
+def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
@@ -104,7 +104,7 @@ def _template(name: str) -> Any:
         lstrip_blocks=True,
     )
     env.filters["n"] = _n
-    return env.get_template(name)
+    return env
 
 
 class Charts:
@@ -134,16 +134,22 @@ class Charts:
         """
         w, h = storrelse[0] * PT, storrelse[1] * PT
         fx = frist.toordinal()
-        alle: list[float] = [maal]
-        forste: list[int] = [fx]
-        for label, punkter in serier.items():
-            alle += [p[1] for p in punkter]
-            prognose = (prognoser or {}).get(label)
-            if punkter and prognose is not None and punkter[-1][0] < frist:
-                alle.append(prognose)
-            if punkter:
-                forste.append(punkter[0][0].toordinal())
-        start = min(forste)
+        # each line's points and, where it has one, its projection from the last point
+        serier_ = [
+            (
+                label,
+                punkter,
+                (punkter[-1], (frist, prognose))
+                if punkter
+                and (prognose := (prognoser or {}).get(label)) is not None
+                and punkter[-1][0] < frist
+                else None,
+            )
+            for label, punkter in serier.items()
+        ]
+        alle = [maal, *(v for _, punkter, _ in serier_ for _, v in punkter)]
+        alle += [p[1][1] for _, _, p in serier_ if p]
+        start = min([fx, *(punkter[0][0].toordinal() for _, punkter, _ in serier_ if punkter)])
         lav = max(0.0, min(min(alle) - 0.02, maal - 0.05))
         # the axes: 0.65 in from the left, 0.35 in from the bottom, 0.15 in and 0.3 in to spare
         s = _Skala(
@@ -156,23 +162,19 @@ class Charts:
             bunn=h - 0.35 * PT,
             topp=0.3 * PT,
         )
-        linjer = []
-        for i, ((label, punkter), (farge, strek, _)) in enumerate(
-            zip(serier.items(), itertools.cycle(_STILER), strict=False)
-        ):
-            prognose = (prognoser or {}).get(label)
-            linjer.append(
-                {
-                    "label": label,
-                    "farge": farge,
-                    "strek": strek,
-                    "merke": f"m{i % len(_STILER)}",
-                    "punkter": s.punkter(punkter),
-                    "prognose": s.punkter([punkter[-1], (frist, prognose)])
-                    if punkter and prognose is not None and punkter[-1][0] < frist
-                    else None,
-                }
+        linjer = [
+            {
+                "label": label,
+                "farge": farge,
+                "strek": strek,
+                "merke": f"m{i % len(_STILER)}",
+                "punkter": s.punkter(punkter),
+                "prognose": s.punkter(prognose) if prognose else None,
+            }
+            for i, ((label, punkter, prognose), (farge, strek, _)) in enumerate(
+                zip(serier_, itertools.cycle(_STILER), strict=False)
             )
+        ]
         bredest = max((len(linje["label"]) for linje in linjer), default=0)
         return self._render(
             "graf_mot_frist.svg.j2",
@@ -229,7 +231,8 @@ class Charts:
 
     def _render(self, template: str, label: str, **context: Any) -> str:
         return (
-            _template(template)
+            _environment()
+            .get_template(template)
             .render(id=f"c{next(self._counter)}-", label=label, **context)
             .strip()
         )

@@ -168,7 +168,7 @@ def _template() -> Path:
     version and DAGs folder (:func:`nir.config.cache_root`, folder ``airflow-db``)."""
     from importlib.metadata import version
 
-    key = [version("apache-airflow"), str(PROJECT_ROOT / "dags"), *POOL_ARGS]
+    key = [version("apache-airflow"), str(DAGS_FOLDER), *POOL_ARGS]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     return cache_root() / "airflow-db" / digest / "airflow.db"
 
@@ -206,10 +206,7 @@ def prepare(settings: Settings) -> Path:
     kept = _revision(template) if template.is_file() else None
     if kept is not None:
         if not db.exists():
-            partial = db.with_name(f"airflow.db.{os.getpid()}.tmp")
-            shutil.copyfile(template, partial)
-            partial.chmod(0o600)
-            os.replace(partial, db)  # whole or not at all
+            _copy_whole(template, db)
             return home
         if _revision(db) == kept:
             return home
@@ -219,10 +216,16 @@ def prepare(settings: Settings) -> Path:
     if fresh:  # keep the untouched result for the next new folder; a cache only
         with contextlib.suppress(OSError):
             template.parent.mkdir(parents=True, exist_ok=True)
-            partial = template.with_name(f"airflow.db.{os.getpid()}.tmp")
-            shutil.copyfile(db, partial)
-            os.replace(partial, template)
+            _copy_whole(db, template)
     return home
+
+
+def _copy_whole(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` (owner-only) in whole or not at all."""
+    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, partial)
+    partial.chmod(0o600)
+    os.replace(partial, target)
 
 
 # --- run requests ------------------------------------------------------------------------------
