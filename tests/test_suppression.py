@@ -544,6 +544,54 @@ def test_candidate_order_zeros_first_then_decreasing_value_then_detail() -> None
     assert [t.cells[i] for i in order] == ["B", "Z", "A", "tot"]
 
 
+def _order_by_python_sort(x: sp.csr_matrix, values: np.ndarray, primary: np.ndarray) -> list:
+    """The candidate order as documented, by Python's sort on one key tuple per cell."""
+    m = sp.csr_matrix(x)
+    m.eliminate_zeros()
+    m.sort_indices()
+
+    def key(i: int) -> tuple:
+        a, b = m.indptr[i], m.indptr[i + 1]
+        v = float(values[i])
+        return (v != 0, -v, b - a, m.indices[a:b].tolist(), m.data[a:b].tolist(), i)
+
+    return sorted(np.flatnonzero(~primary).tolist(), key=key)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_candidate_order_is_the_documented_sort_on_many_ties(seed: int) -> None:
+    """The vectorised order equals the key-tuple sort, on cells that tie on value and length
+    and differ only late in their rows, or only in their coefficients, or not at all (short
+    rows are ranked by a column sort, long ones by Python's sort: both are here)."""
+    rng = np.random.default_rng(seed)
+    n_cells, n_inner = 400, 60
+    rows, data = [], []
+    for _ in range(n_cells):
+        k = int(rng.choice([0, 1, 2, 3, 3, 3, 8, 25, 40, 40]))  # both ways of ranking rows
+        cols = np.sort(rng.choice(n_inner, size=k, replace=False))
+        if rng.random() < 0.5:
+            cols = np.sort(rng.choice(np.arange(4), size=min(k, 4), replace=False))
+        coef = rng.choice([1, 1, 1, -1, 2], size=cols.size)
+        rows.append(cols)
+        data.append(coef)
+    dup = rng.integers(0, n_cells, size=40)  # exact duplicates of other cells' rows
+    for a, b in zip(dup[:20], dup[20:], strict=True):
+        rows[a], data[a] = rows[b], data[b]
+    same = rng.integers(0, n_cells, size=80)  # the same inner cells, a coefficient changed
+    for a, b in zip(same[:40], same[40:], strict=True):
+        rows[a], data[a] = rows[b], data[b].copy()
+        if data[a].size:
+            data[a][-1] += 2 if data[a][-1] == -1 else 1
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    x = sp.csr_matrix(
+        (np.concatenate(data).astype(float), np.concatenate(rows), indptr), shape=(n_cells, n_inner)
+    )
+    values = rng.choice([0.0, 1.0, 2.0, 3.0, 7.0, 12.5], size=n_cells)
+    primary = rng.random(n_cells) < 0.1
+    expected = _order_by_python_sort(x, values, primary)
+    assert candidate_order(x, values, primary).tolist() == expected
+
+
 def test_explicit_order_and_forced_cells() -> None:
     t = make_table(AGE_TABLE, {"K18": 5, "K36": 4, "M18": 6, "M36": 1})
     primary = t.mask({"M/36-45"})

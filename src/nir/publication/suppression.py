@@ -189,6 +189,9 @@ def _bool_vector(a: np.ndarray | None, n: int, name: str, default: bool) -> np.n
     return v
 
 
+_LEXSORT_MAX_LENGTH = 32  # rows longer than this are ranked by Python's sort (few, long)
+
+
 def candidate_order(
     x: sp.spmatrix | np.ndarray, values: np.ndarray, primary: np.ndarray
 ) -> np.ndarray:
@@ -204,18 +207,29 @@ def candidate_order(
     vals = _vector(values, n, "values").astype(float)
     prim = _bool_vector(primary, n, "primary", False)
     nnz = np.diff(m.indptr)
-    ind = m.indices.tolist()
-    dat = m.data.tolist()
-    ptr = m.indptr.tolist()
-    cells = np.flatnonzero(~prim).tolist()
-    vl = vals.tolist()
-    nl = nnz.tolist()
-
-    def key(i: int) -> tuple:
-        a, b = ptr[i], ptr[i + 1]
-        return (vl[i] != 0, -vl[i], nl[i], ind[a:b], dat[a:b], i)
-
-    return np.array(sorted(cells, key=key), dtype=np.intp)
+    cells = np.flatnonzero(~prim)
+    # The row comparison only matters between rows of the same length (the length decides
+    # first): rank the rows of each length k by (inner-cell indices, coefficients), cell index
+    # last, then sort everything by (zero?, -value, length, that rank). Short rows: a sort on
+    # their 2k columns; long rows (few, the totals): Python's sort on the two lists.
+    rank = np.zeros(n, dtype=np.int64)
+    lengths = nnz[cells]
+    for k in np.unique(lengths).tolist():
+        rows = cells[lengths == k]  # ascending cell index: the last tie-break (stable sorts)
+        if k == 0 or rows.size == 1:
+            continue
+        at = m.indptr[rows][:, None] + np.arange(k)
+        ind, dat = m.indices[at], m.data[at]
+        if k <= _LEXSORT_MAX_LENGTH:
+            cols = [dat[:, j] for j in range(k - 1, -1, -1)]
+            cols += [ind[:, j] for j in range(k - 1, -1, -1)]
+            by_row = np.lexsort(cols)
+        else:
+            il, dl = ind.tolist(), dat.tolist()
+            by_row = np.array(sorted(range(rows.size), key=lambda j: (il[j], dl[j])))
+        rank[rows[by_row]] = np.arange(rows.size)
+    v = vals[cells]
+    return cells[np.lexsort((rank[cells], lengths, -v, v != 0))].astype(np.intp)
 
 
 def _known_zero_inner(
@@ -551,7 +565,7 @@ class ComponentCache:
     cannot be read is an empty cache; the independent audit checks the result either way.
     """
 
-    VERSION = "2"
+    VERSION = "3"
     _CODES: ClassVar[dict[str, str]] = {"published": "-", "primary": "x", "singleton": "s"}
     _NAMES: ClassVar[dict[str, str]] = {c: n for n, c in _CODES.items()}
 
@@ -579,28 +593,35 @@ class ComponentCache:
         write_kept(self.path, self.VERSION, "outcomes", self._used)
 
 
-def _renumbered(cand_rows: list[Row], tracked_rows: list[Row]) -> tuple[list[Row], list[Row]]:
-    """The rows with their inner cells renumbered 0.. by rank (relative order kept)."""
-    ids = sorted({j for r in (*cand_rows, *tracked_rows) for j in r})
-    rank = {j: n for n, j in enumerate(ids)}
-    return (
-        [{rank[j]: v for j, v in r.items()} for r in cand_rows],
-        [{rank[j]: v for j, v in r.items()} for r in tracked_rows],
-    )
-
-
 def _component_key(
+    m: sp.csr_matrix,
+    cells: np.ndarray,
     n_forced: int,
-    cand_rows: list[Row],
-    tracked_rows: list[Row],
     n_primary: int,
-    is_singleton: list[bool],
+    inner: np.ndarray,
+    is_singleton: np.ndarray,
 ) -> str:
-    h = hashlib.sha256(f"v{ComponentCache.VERSION};{n_forced};{n_primary};".encode())
-    for rows in (cand_rows, tracked_rows):
-        h.update(repr([sorted(r.items()) for r in rows]).encode())
+    """The cache key of a component: its rows ``m[cells]`` (forced cells, then candidates in
+    order, then primary cells), content-normalized, with their inner cells renumbered 0.. by
+    rank (so where the component sits in the whole model does not matter); its singleton
+    inner cells ``inner`` (renumbered alike) and the flags. Computed on the arrays, before any
+    row is built: a component found in the cache is never turned into rows."""
+    starts, ends = m.indptr[cells], m.indptr[cells + 1]
+    lengths = ends - starts
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if cells.size else lengths
+    at = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+    cols, vals = m.indices[at], m.data[at].astype(np.int64)
+    if vals.size and np.any(np.abs(vals) != 1):
+        full = lengths > 0
+        g = np.ones(cells.size, dtype=np.int64)
+        g[full] = np.gcd.reduceat(np.abs(vals), offsets[full])
+        vals = vals // np.repeat(g, lengths)
+    ids = np.unique(cols)
+    h = hashlib.sha256(f"v{ComponentCache.VERSION};{n_forced};{n_primary};{inner.size};".encode())
+    for part in (lengths, np.searchsorted(ids, cols), vals, np.searchsorted(ids, inner)):
+        h.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
         h.update(b"|")
-    h.update(bytes(is_singleton))
+    h.update(np.ascontiguousarray(is_singleton, dtype=bool).tobytes())
     return h.hexdigest()
 
 
@@ -720,25 +741,25 @@ def gauss_suppress(
         a, b = ptr[i], ptr[i + 1]
         return _content_normalized(dict(zip(ind[a:b], dat[a:b], strict=True)))
 
+    none = np.empty(0, dtype=np.intp)
     for lab in active_labels.tolist():
-        fc = by_forced.get(lab, np.empty(0, dtype=np.intp)).tolist()
-        cc = by_cand.get(lab, np.empty(0, dtype=np.intp)).tolist()
-        pc = by_prim[lab].tolist()
-        ic = by_inner.get(lab, np.empty(0, dtype=np.intp)).tolist()
-        cand_rows = [row_of(i) for i in fc + cc]
-        tracked_rows = [row_of(i) for i in pc] + [{j: 1} for j in ic]
+        fa, ca, pa = by_forced.get(lab, none), by_cand.get(lab, none), by_prim[lab]
+        ia = by_inner.get(lab, none)
+        fc, cc, pc, ic = fa.tolist(), ca.tolist(), pa.tolist(), ia.tolist()
         is_singleton = [bool(vals[i] == 1) for i in pc] + [True] * len(ic)
         n_primary = len(pc)
         key, outcomes = None, None
         if cache is not None:
-            # inner cells renumbered by rank inside the component: the same figures give the
-            # same key (and the same elimination) wherever the component sits in the model
-            cand_rows, tracked_rows = _renumbered(cand_rows, tracked_rows)
-            key = _component_key(len(fc), cand_rows, tracked_rows, n_primary, is_singleton)
+            key = _component_key(
+                m, np.concatenate([fa, ca, pa]), len(fc), n_primary, ia, np.array(is_singleton)
+            )
             outcomes = cache.get(key)
             if outcomes is not None and len(outcomes) != len(cc):
                 outcomes = None
         if outcomes is None:
+            # the elimination depends on the inner cells' order only, never on their numbers
+            cand_rows = [row_of(i) for i in fc + cc]
+            tracked_rows = [row_of(i) for i in pc] + [{j: 1} for j in ic]
             comp = _Component(
                 cand_rows=cand_rows,
                 tracked_rows=tracked_rows,
