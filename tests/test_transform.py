@@ -135,6 +135,9 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
     # the log the message points to exists and holds the failure (dbt in this process)
     assert "unique_stg_nir__deltakelser_deltakelse_id" in log.read_text("utf-8")
     assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
+    # the failing node is read from dbt's result in memory: a build writes no JSON artifacts
+    assert not (s.data_dir / "dbt" / "target" / "run_results.json").exists()
+    assert not (s.data_dir / "dbt" / "target" / "manifest.json").exists()
 
 
 def test_a_null_in_a_guarded_column_fails_the_models_not_null_test(tmp_path: Path) -> None:

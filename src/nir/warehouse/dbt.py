@@ -118,8 +118,17 @@ def _environ(values: dict[str, str | None]) -> Iterator[None]:
         _apply(os.environ, saved)
 
 
-def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | None) -> str:
-    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text.
+# Commands whose JSON artifacts (manifest.json, run_results.json) nothing reads when dbt runs in
+# this process: the outcome is read from dbtRunner's result, and writing the manifest costs
+# ~0.25 s an invocation (parse and docs keep writing theirs: they are read).
+_NO_ARTIFACTS = {"build", "run", "test", "seed"}
+
+
+def _invoke_in_process(
+    settings: Settings, args: list[str], snapshot: date | None
+) -> tuple[str, list[dict] | None]:
+    """Run dbt in this process (dbt's programmatic runner); returns "" or the error text, and
+    the nodes' results (``run_results.json``'s ``results``) when dbt got as far as running them.
 
     Importing dbt costs seconds; a worker or test process that builds many snapshots pays it
     once. dbt-duckdb keeps its DuckDB instance after a run (dbt-duckdb #616): it is closed
@@ -133,15 +142,37 @@ def _invoke_in_process(settings: Settings, args: list[str], snapshot: date | Non
             # console logging off, the log file keeps everything (dbt's --log-level sets
             # both unless --log-level-file is given): failures are reported by nir in one
             # line, from run_results.json, and the log is where an engineer reads on
-            result = dbtRunner().invoke([*args, "--log-level", "none", "--log-level-file", "debug"])
+            quiet = ["--log-level", "none", "--log-level-file", "debug"]
+            if args[0] in _NO_ARTIFACTS:
+                quiet.append("--no-write-json")
+            result = dbtRunner().invoke([*args, *quiet])
         finally:
             env = DuckDBConnectionManager._ENV
             DuckDBConnectionManager._ENV = None
             if env is not None:
                 env.close()
     if result.success:
-        return ""
-    return str(result.exception or "dbt reported a failure")
+        return "", None
+    return str(result.exception or "dbt reported a failure"), _node_results(result.result)
+
+
+def _node_results(result: object) -> list[dict] | None:
+    """The per-node results of a dbt run, as ``run_results.json`` would list them."""
+    nodes = getattr(result, "results", None)
+    if not isinstance(nodes, list):
+        return None
+    out = []
+    for r in nodes:
+        node = getattr(r, "node", None)
+        status = getattr(r, "status", None)
+        out.append(
+            {
+                "unique_id": getattr(node, "unique_id", "?"),
+                "status": str(getattr(status, "value", status)),
+                "message": getattr(r, "message", None),
+            }
+        )
+    return out
 
 
 def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | None) -> str:
@@ -177,9 +208,10 @@ def run_dbt(
     if "--vars" not in args:
         full += ["--vars", json.dumps(dbt_vars(settings))]
     log_start = _log_size(settings)
+    results = None
     try:
         if settings.dbt_in_process:
-            output = _invoke_in_process(settings, full, snapshot)
+            output, results = _invoke_in_process(settings, full, snapshot)
         else:
             output = _invoke_subprocess(settings, full, snapshot)
     except _DbtKilled:
@@ -194,7 +226,7 @@ def run_dbt(
             f"{what}: the warehouse {settings.warehouse} is in use by another process; "
             "retry when it is free"
         )
-    raise TransformError(f"{what} failed: {_first_failure(settings, output)}")
+    raise TransformError(f"{what} failed: {_first_failure(settings, output, results)}")
 
 
 def _log_size(settings: Settings) -> int:
@@ -216,18 +248,20 @@ def _log_since(settings: Settings, start: int, limit: int = 200_000) -> str:
         return ""
 
 
-def _first_failure(settings: Settings, output: str) -> str:
-    """One line naming the failing node, pointing at the dbt log."""
+def _first_failure(settings: Settings, output: str, results: list[dict] | None = None) -> str:
+    """One line naming the failing node, pointing at the dbt log; ``results``: the nodes'
+    results (read from ``run_results.json`` when not given)."""
     log = dbt_log(settings)
-    results = dbt_dir(settings) / "target" / "run_results.json"
     try:
-        doc = json.loads(results.read_text("utf-8"))
-        for r in doc.get("results", []):
+        if results is None:
+            path = dbt_dir(settings) / "target" / "run_results.json"
+            results = json.loads(path.read_text("utf-8")).get("results", [])
+        for r in results:
             if r.get("status") in ("error", "fail", "runtime error"):
                 msg = [m.strip() for m in (r.get("message") or "").splitlines() if m.strip()]
                 first = " ".join(msg[:3]) if msg else r["status"]
                 return f"{r['unique_id']} ({r['status']}): {first[:300]} (see {log})"
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, AttributeError):
         pass
     lines = [re.sub(r"^(\x1b\[0m)?\d\d:\d\d:\d\d\s+", "", ln).strip() for ln in output.splitlines()]
     lines = [ln for ln in lines if ln]
