@@ -379,3 +379,33 @@ def test_the_deadline_changed_in_its_one_place_moves_status_and_control_lists(tm
     out = write_control_lists(late, S2)
     pages = "".join(p.read_text("utf-8") for p in out.rglob("*.html"))
     assert "31.03.2024" in pages and "29.02.2024" not in pages
+
+
+def test_one_accepted_values_test_per_table_guards_every_coded_column(settings):
+    """The publishing layer checks a table's coded columns in one ``accepted_values_columns``
+    test (one dbt node instead of one ``accepted_values`` per column): a wrong code in any of
+    the four columns of deltakelse_aar fails it, each as its own finding."""
+    from nir.warehouse.dbt import TransformError, run_dbt
+
+    _publish(settings, S1)
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        for column, wrong in {
+            "nivaa": "bydel", "kjonn": "X", "aldersgruppe": "0-17", "status": "utkast",
+        }.items():  # fmt: skip
+            con.execute(
+                f"insert into publisering.deltakelse_aar select * replace ('{wrong}' as {column}) "
+                "from publisering.deltakelse_aar where nivaa = 'land' limit 1"
+            )
+    finally:
+        con.close()
+    with pytest.raises(TransformError) as info:
+        run_dbt(
+            settings,
+            ["test", "--select", "test_name:accepted_values_columns"],
+            what="the publishing layer's tests",
+            snapshot=S1,
+        )
+    message = str(info.value)
+    assert "accepted_values_columns_deltakelse_aar" in message
+    assert "Got 4 results" in message

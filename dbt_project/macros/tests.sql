@@ -30,3 +30,19 @@ with nuller as (
 select * from (unpivot nuller on columns(*) into name kolonne value antall_null)
 where antall_null > 0
 {% endtest %}
+
+{#- Every value of each listed column is one of its accepted values: `values` maps a column to
+    its list. One query per model instead of one accepted_values test per column (as
+    not_null_columns). Returns each column's values outside its list, with how many rows hold
+    them; nulls are left to the columns' not_null constraints, as accepted_values does. -#}
+{% test accepted_values_columns(model, values) %}
+{%- for column, accepted in values.items() %}
+select '{{ column }}' as kolonne, cast({{ column }} as varchar) as verdi, count(*) as antall
+from {{ model }}
+where {{ column }} not in (
+    {%- for v in accepted %}'{{ v }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+)
+group by all
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{% endtest %}
