@@ -150,6 +150,25 @@ def test_one_valid_jsonstat_dataset_per_table(written, catalog):
         assert doc["updated"] == PUBLISHED_AT
 
 
+def test_files_are_compact_utf8_json_as_json_dumps_writes_it(written):
+    """msgspec writes the files: what ``json.dumps(ensure_ascii=False)`` with compact
+    separators writes for the same document, Norwegian letters as UTF-8, byte for byte for
+    the tables' figures; numbers that need an exponent are the same numbers written shorter
+    (1e16 for 1e+16, 1e-7 for 1e-07)."""
+    from nir.publication import jsonstat
+
+    paths, _ = written
+    for path in paths.values():
+        raw = path.read_bytes()
+        assert (
+            raw == json.dumps(json.loads(raw), ensure_ascii=False, separators=(",", ":")).encode()
+        )
+    edge = {"a": [0.1, 1e16, 1e-7, 2.5, -0.0, 123456789.123, None, 7], "ø": 'Tromsø "x"\n\u2028'}
+    encoded = jsonstat.msgspec.json.encode(edge)
+    assert json.loads(encoded) == edge
+    assert "Tromsø".encode() in encoded
+
+
 @pytest.mark.parametrize("table", TABLES)
 def test_values_and_status_read_back_equal_the_table(written, catalog, table):
     paths, frames = written

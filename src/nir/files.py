@@ -10,7 +10,12 @@ from pathlib import Path
 
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers see the old
+    """Write ``text`` (UTF-8) to ``path`` as :func:`atomic_write_bytes` does."""
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old
     content or the new, never half of it. ``mode``: the file's permissions (set before the
     rename, so the content is never readable with wider ones)."""
     tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
@@ -18,7 +23,7 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> Path:
         if mode is not None:
             tmp.touch(mode=0o600)
             os.chmod(tmp, mode)
-        tmp.write_text(text, "utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -31,19 +31,19 @@ Where the table has a per-measure status column ``<measure>_status`` (``:``, ``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from nir.catalog import PublishedTable
-from nir.files import atomic_write_text
+from nir.files import atomic_write_bytes
 
 SCHEMA = "statistikk"
 CONTENTS = "ContentsCode"
@@ -105,7 +105,10 @@ def write_jsonstat(
             published_at=published_at,
         )
         path = out_dir / f"{table.name}.json"
-        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+        # msgspec writes what json.dumps(doc, ensure_ascii=False, separators=(",", ":")) does
+        # (exponents shorter: 1e16, not 1e+16; tests/test_jsonstat.py), ~35 times faster: 0.5 s
+        # of a national publish
+        atomic_write_bytes(path, msgspec.json.encode(doc))
         written.append(path)
     return written
 
@@ -119,7 +122,7 @@ def dataset(
     snapshot: date,
     published_at: str,
 ) -> dict[str, Any]:
-    """One published table as a JSON-stat 2.0 dataset (a dict ready for ``json.dumps``)."""
+    """One published table as a JSON-stat 2.0 dataset (a dict of JSON types)."""
     types = dict(
         con.execute(
             "select column_name, data_type from information_schema.columns "
