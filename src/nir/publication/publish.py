@@ -362,7 +362,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     from nir.gate import validate_publication
     from nir.publication.jsonstat import write_jsonstat
     from nir.publication.suppression import ComponentCache
-    from nir.publication.years import YearCache, cores, protect_and_audit
+    from nir.publication.years import YearCache, protect_and_audit
 
     catalog = load_catalog(settings)
     labels = load_label_tables(settings)
@@ -380,7 +380,6 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             min_share_denominator=int(settings.min_share_denominator),
             years=years,
             components=components,
-            processes=settings.disclosure_processes or cores(),
         )
     except ValueError as exc:  # a declared relation the figures break: nothing is published
         raise PublicationRejected(

@@ -18,15 +18,6 @@ so the file does not grow with the history; a file that cannot be read is an emp
 
 The file holds the true value of any hidden cell the audit reports (``Finding.value``), so it is
 written owner-only, like the control lists.
-
-The years to decide are shared out over ``processes`` processes (this one and the children of
-a ``forkserver``: clean processes forked from one that imported this module, never from the
-caller, whose threads and locks an Airflow task or a test runner owns). Each year's verdict
-is the same wherever it is computed, and the kept components the children read and solve are
-merged into the caller's cache, so the result and the files written do not depend on how the
-years were shared (``tests/test_disclosure_years.py``). A monthly publication decides one or
-two years; a first publication, a demo month with old years corrected or a new threshold
-decides them all.
 """
 
 from __future__ import annotations
@@ -34,9 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -255,107 +243,6 @@ class YearCache:
         write_kept(self.path, self.VERSION, "years", self._used, mode=0o600)
 
 
-def _decide(
-    sub: dict[str, pd.DataFrame],
-    catalog: dict[str, PublishedTable],
-    threshold: int,
-    min_share_denominator: int,
-    components: ComponentCache | None,
-) -> _Outcome:
-    """One year's verdict: disclosure control, then the audit of what it leaves visible."""
-    hidden = disclosure.decide(
-        sub,
-        catalog,
-        threshold=threshold,
-        min_share_denominator=min_share_denominator,
-        cache=components,
-    )
-    protected = disclosure.apply(sub, catalog, hidden)
-    return _Outcome(hidden, attack.audit_publication(protected.frames, sub, catalog, threshold))
-
-
-def _decide_in_child(
-    sub: dict[str, pd.DataFrame],
-    catalog: dict[str, PublishedTable],
-    threshold: int,
-    min_share_denominator: int,
-    components: Path | None,
-) -> tuple[_Outcome, dict[str, str], int, int]:
-    """:func:`_decide` in a child process; ``components``: the file of the caller's component
-    cache (read here, as the caller read it). Returns what the cache read and solved too."""
-    cache = suppression.ComponentCache(components) if components is not None else None
-    outcome = _decide(sub, catalog, threshold, min_share_denominator, cache)
-    if cache is None:
-        return outcome, {}, 0, 0
-    return outcome, cache.used(), cache.hits, cache.misses
-
-
-def cores() -> int:
-    """The cores this process may run on (its affinity, which a container or taskset may
-    narrow; ``os.cpu_count`` counts the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@functools.cache
-def _context() -> multiprocessing.context.BaseContext:
-    """Children forked from a clean server process that has imported this module."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    return ctx
-
-
-def _shares(sizes: dict[int, int], n: int) -> list[list[int]]:
-    """The years shared out over ``n`` processes, largest first to the least loaded (the
-    first share is the caller's)."""
-    shares: list[list[int]] = [[] for _ in range(n)]
-    load = [0] * n
-    for y in sorted(sizes, key=lambda y: (-sizes[y], y)):
-        i = load.index(min(load))
-        shares[i].append(y)
-        load[i] += sizes[y]
-    return shares
-
-
-def _decide_years(
-    todo: dict[int, dict[str, pd.DataFrame]],
-    catalog: dict[str, PublishedTable],
-    threshold: int,
-    min_share_denominator: int,
-    components: ComponentCache | None,
-    processes: int,
-) -> dict[int, _Outcome]:
-    """The verdict of every year in ``todo``, on up to ``processes`` processes."""
-    n = min(processes, len(todo))
-    if n <= 1:
-        return {
-            y: _decide(sub, catalog, threshold, min_share_denominator, components)
-            for y, sub in todo.items()
-        }
-    sizes = {y: sum(len(f) for f in sub.values()) for y, sub in todo.items()}
-    mine, *theirs = _shares(sizes, n)
-    path = components.path if components is not None else None
-    out: dict[int, _Outcome] = {}
-    with ProcessPoolExecutor(max_workers=n - 1, mp_context=_context()) as pool:
-        futures = {
-            y: pool.submit(
-                _decide_in_child, todo[y], catalog, threshold, min_share_denominator, path
-            )
-            for share in theirs
-            for y in share
-        }
-        for y in mine:
-            out[y] = _decide(todo[y], catalog, threshold, min_share_denominator, components)
-        for y, future in futures.items():
-            outcome, used, hits, misses = future.result()
-            if components is not None:
-                components.merge(used, hits, misses)
-            out[y] = outcome
-    return out
-
-
 def protect_and_audit(
     frames: dict[str, pd.DataFrame],
     catalog: dict[str, PublishedTable],
@@ -364,17 +251,14 @@ def protect_and_audit(
     min_share_denominator: int,
     years: YearCache | None = None,
     components: ComponentCache | None = None,
-    processes: int = 1,
 ) -> tuple[Protected, Attack]:
     """:func:`~nir.publication.disclosure.protect` and
     :func:`~nir.publication.attack.audit_publication` of ``frames``, year by year; a year
-    whose inputs are in ``years`` is read from it, the others are decided on up to
-    ``processes`` processes. Raises ``ValueError`` as the audit does."""
+    whose inputs are in ``years`` is read from it. Raises ``ValueError`` as the audit does."""
     of_row = reference_years(frames, catalog)
     parts = sorted({int(y) for arr in of_row.values() for y in np.unique(arr).tolist()}) or [ALL]
     positions = {y: {name: np.flatnonzero(of_row[name] == y) for name in catalog} for y in parts}
-    kept: dict[int, _Outcome] = {}
-    todo: dict[int, tuple[str, dict[str, pd.DataFrame]]] = {}
+    outcomes: list[tuple[int, _Outcome]] = []
     for y in parts:
         sub = {
             name: frames[name].iloc[positions[y][name]].reset_index(drop=True) for name in catalog
@@ -382,24 +266,23 @@ def protect_and_audit(
         key = _part_key(sub, catalog, threshold, min_share_denominator)
         outcome = years.get(key) if years is not None else None
         if outcome is None:
-            todo[y] = (key, sub)
-        else:
-            kept[y] = outcome
+            hidden = disclosure.decide(
+                sub,
+                catalog,
+                threshold=threshold,
+                min_share_denominator=min_share_denominator,
+                cache=components,
+            )
+            protected = disclosure.apply(sub, catalog, hidden)
+            outcome = _Outcome(
+                hidden, attack.audit_publication(protected.frames, sub, catalog, threshold)
+            )
             if years is not None:
-                years.hits.append(y)
-    decided = _decide_years(
-        {y: sub for y, (_, sub) in todo.items()},
-        catalog,
-        threshold,
-        min_share_denominator,
-        components,
-        processes,
-    )
-    for y, (key, _) in todo.items():
-        if years is not None:
-            years.put(key, decided[y])
-            years.misses.append(y)
-    outcomes = [(y, kept[y] if y in kept else decided[y]) for y in parts]
+                years.put(key, outcome)
+                years.misses.append(y)
+        elif years is not None:
+            years.hits.append(y)
+        outcomes.append((y, outcome))
 
     masks: dict[str, dict[str, np.ndarray]] = {}
     prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
