@@ -141,11 +141,11 @@ def _invoke_in_process(
         try:
             # console logging off, the log file keeps everything (dbt's --log-level sets
             # both unless --log-level-file is given): failures are reported by nir in one
-            # line, from run_results.json, and the log is where an engineer reads on
-            quiet = ["--log-level", "none", "--log-level-file", "debug"]
+            # line, from the nodes' results, and the log is where an engineer reads on
+            flags = ["--log-level", "none", "--log-level-file", "debug"]
             if args[0] in _NO_ARTIFACTS:
-                quiet.append("--no-write-json")
-            result = dbtRunner().invoke([*args, *quiet])
+                flags.append("--no-write-json")
+            result = dbtRunner().invoke([*args, *flags])
         finally:
             env = DuckDBConnectionManager._ENV
             DuckDBConnectionManager._ENV = None
