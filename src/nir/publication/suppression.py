@@ -205,7 +205,13 @@ def candidate_order(
     m = _as_csr(x)
     n = m.shape[0]
     vals = _vector(values, n, "values").astype(float)
-    prim = _bool_vector(primary, n, "primary", False)
+    return _candidate_order(m, vals, _bool_vector(primary, n, "primary", False))
+
+
+def _candidate_order(m: sp.csr_matrix, vals: np.ndarray, prim: np.ndarray) -> np.ndarray:
+    """:func:`candidate_order` of a matrix :func:`_as_csr` has normalized, float values and a
+    boolean primary mask (:func:`gauss_suppress` has them already)."""
+    n = m.shape[0]
     nnz = np.diff(m.indptr)
     cells = np.flatnonzero(~prim)
     # The row comparison only matters between rows of the same length (the length decides
@@ -663,7 +669,7 @@ def gauss_suppress(
         ivals = _vector(inner_values, n_inner, "inner_values").astype(float)
 
     # Candidate order.
-    default = candidate_order(m, vals, prim)
+    default = _candidate_order(m, vals, prim)
     if order is None:
         ordered = default
     else:
