@@ -223,9 +223,12 @@ def prepare(settings: Settings) -> Path:
 def _copy_whole(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` (owner-only) in whole or not at all."""
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, partial)
-    partial.chmod(0o600)
-    os.replace(partial, target)
+    try:
+        shutil.copyfile(source, partial)
+        partial.chmod(0o600)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # --- run requests ------------------------------------------------------------------------------
