@@ -161,6 +161,57 @@ def test_a_second_publication_decides_only_the_year_that_changed(catalog, tmp_pa
     _assert_same(result, _whole(changed, catalog))
 
 
+def test_years_decided_on_several_processes_give_what_one_process_gives(catalog, tmp_path):
+    """Three years shared out over two and three processes (children of a forkserver): the
+    same cells hidden, the same verdict, and the same kept years and components on disk."""
+    from nir.publication.suppression import ComponentCache
+
+    frames = _frames()
+    files = {}
+    for processes in (1, 2, 3):
+        years = YearCache(tmp_path / f"years-{processes}.json")
+        components = ComponentCache(tmp_path / f"components-{processes}.json")
+        result = protect_and_audit(
+            frames,
+            catalog,
+            threshold=THRESHOLD,
+            min_share_denominator=MIN_DENOMINATOR,
+            years=years,
+            components=components,
+            processes=processes,
+        )
+        _assert_same(result, _whole(frames, catalog))
+        assert (years.hits, years.misses) == ([], list(YEARS))
+        years.save()
+        components.save()
+        assert components.misses > 0
+        files[processes] = [json.loads(p.read_text("utf-8")) for p in (years.path, components.path)]
+    assert files[2] == files[1] and files[3] == files[1]
+
+
+def test_a_year_that_fails_in_a_child_process_fails_the_call(catalog):
+    """A year whose figures break a declared relation raises in the caller when a child
+    decides it, as it does in-process (the caller's share is the largest year first, so with
+    three equal years and two processes the child decides 2022)."""
+    frames = _frames()
+    d = frames["deltakelse_aar"]
+    broken = d.assign(deltakere=d["deltakere"].where(d["aar"] != 2022, d["deltakere"] - 100))
+    frames = {**frames, "deltakelse_aar": broken}
+    with pytest.raises(ValueError) as serial:
+        protect_and_audit(
+            frames, catalog, threshold=THRESHOLD, min_share_denominator=MIN_DENOMINATOR
+        )
+    with pytest.raises(ValueError) as parallel:
+        protect_and_audit(
+            frames,
+            catalog,
+            threshold=THRESHOLD,
+            min_share_denominator=MIN_DENOMINATOR,
+            processes=2,
+        )
+    assert str(parallel.value) == str(serial.value)
+
+
 def test_a_different_threshold_or_an_unreadable_file_decides_every_year(catalog, tmp_path):
     frames = _frames()
     path = tmp_path / "disclosure.json"

@@ -251,6 +251,8 @@ def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(set
     from nir.gate import PublicationRejected, verdict
     from nir.publication import suppression
 
+    # the weakened suppression below is patched into this process: decide every year here
+    settings = settings.model_copy(update={"disclosure_processes": 1})
     db = _publish(settings, S1)
     assert settings.suppression_cache.exists()  # the components solved, kept for the next run
     assert settings.disclosure_cache.exists()  # and the years decided

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         "(`nir demo`, `nir backfill`: the deliveries are on disk before they start); the "
         "deployed DAGs wait up to two days.",
     )
+    disclosure_processes: int = Field(
+        0,
+        ge=0,
+        description="Processes that decide a publication's reference years at the same time "
+        "(the years share no cell: nir.publication.years); 0: one per core this process may "
+        "use; 1: all in this process.",
+    )
     gx_data_docs: Literal["on_failure", "always"] = Field(
         "on_failure",
         description="When a suite renders GX's Data Docs (HTML per validation; seconds per "

@@ -594,6 +594,16 @@ class ComponentCache:
     def put(self, key: str, outcomes: list[str]) -> None:
         self._used[key] = "".join(self._CODES[o] for o in outcomes)
 
+    def used(self) -> dict[str, str]:
+        """The outcomes this run read or solved (coded), for :meth:`merge`."""
+        return dict(self._used)
+
+    def merge(self, used: dict[str, str], hits: int, misses: int) -> None:
+        """Take in what another process's cache read and solved (:meth:`used`)."""
+        self._used.update(used)
+        self.hits += hits
+        self.misses += misses
+
     def save(self) -> None:
         """Keep this run's outcomes for the next run (a failure costs speed, not figures)."""
         write_kept(self.path, self.VERSION, "outcomes", self._used)

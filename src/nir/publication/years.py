@@ -18,6 +18,15 @@ so the file does not grow with the history; a file that cannot be read is an emp
 
 The file holds the true value of any hidden cell the audit reports (``Finding.value``), so it is
 written owner-only, like the control lists.
+
+The years to decide are shared out over ``processes`` processes (this one and the children of
+:mod:`nir.forkserver`: clean processes forked from one that imported this module, never from
+the caller, whose threads and locks an Airflow task or a test runner owns). Each year's verdict
+is the same wherever it is computed, and the kept components the children read and solve are
+merged into the caller's cache, so the result and the files written do not depend on how the
+years were shared (``tests/test_disclosure_years.py``). A monthly publication decides one or
+two years; a first publication, a demo month with old years corrected or a new threshold
+decides them all.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +46,7 @@ import pandas as pd
 
 from nir.catalog import PublishedTable
 from nir.files import read_kept, write_kept
+from nir.forkserver import ForkServer
 from nir.publication import attack, audit, disclosure, suppression
 from nir.publication.attack import Attack
 from nir.publication.audit import AuditResult, Finding
@@ -243,6 +255,119 @@ class YearCache:
         write_kept(self.path, self.VERSION, "years", self._used, mode=0o600)
 
 
+def _decide(
+    sub: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    min_share_denominator: int,
+    components: ComponentCache | None,
+) -> _Outcome:
+    """One year's verdict: disclosure control, then the audit of what it leaves visible."""
+    hidden = disclosure.decide(
+        sub,
+        catalog,
+        threshold=threshold,
+        min_share_denominator=min_share_denominator,
+        cache=components,
+    )
+    protected = disclosure.apply(sub, catalog, hidden)
+    return _Outcome(hidden, attack.audit_publication(protected.frames, sub, catalog, threshold))
+
+
+def _decide_in_child(
+    subs: list[dict[str, pd.DataFrame]],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    min_share_denominator: int,
+    components: Path | None,
+) -> tuple[list[_Outcome], dict[str, str], int, int]:
+    """:func:`_decide` of each year in ``subs``, in a child process; ``components``: the file
+    of the caller's component cache (read here, as the caller read it). Returns what the
+    cache read and solved too, for the caller to merge."""
+    cache = suppression.ComponentCache(components) if components is not None else None
+    outcomes = [_decide(sub, catalog, threshold, min_share_denominator, cache) for sub in subs]
+    if cache is None:
+        return outcomes, {}, 0, 0
+    return outcomes, cache.used(), cache.hits, cache.misses
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, which a container or taskset may
+    narrow; ``os.cpu_count`` counts the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_server_lock = threading.Lock()
+_server: ForkServer | None = None
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server (started on first use, and again if it died): a clean
+    process that has imported this module, so that a child starts with it imported. Call it
+    early to have the imports done by the time the years are known."""
+    global _server
+    with _server_lock:
+        if _server is None or _server.owner != os.getpid() or not _server.alive():
+            _server = ForkServer(preload=(__name__,))
+        return _server
+
+
+def _shares(sizes: dict[int, int], n: int) -> list[list[int]]:
+    """The years shared out over ``n`` processes, largest first to the least loaded (the
+    first share is the caller's)."""
+    shares: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for y in sorted(sizes, key=lambda y: (-sizes[y], y)):
+        i = load.index(min(load))
+        shares[i].append(y)
+        load[i] += sizes[y]
+    return shares
+
+
+def _decide_years(
+    todo: dict[int, dict[str, pd.DataFrame]],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    min_share_denominator: int,
+    components: ComponentCache | None,
+    processes: int,
+) -> dict[int, _Outcome]:
+    """The verdict of every year in ``todo``, on up to ``processes`` processes: this one
+    takes the first share, a child of the fork server each of the others."""
+    n = min(processes, len(todo))
+    if n <= 1:
+        return {
+            y: _decide(sub, catalog, threshold, min_share_denominator, components)
+            for y, sub in todo.items()
+        }
+    sizes = {y: sum(len(f) for f in sub.values()) for y, sub in todo.items()}
+    mine, *theirs = _shares(sizes, n)
+    path = components.path if components is not None else None
+    batch = fork_server().start(
+        [
+            (
+                _decide_in_child,
+                ([todo[y] for y in share], catalog, threshold, min_share_denominator, path),
+            )
+            for share in theirs
+        ]
+    )
+    out: dict[int, _Outcome] = {}
+    try:
+        for y in mine:
+            out[y] = _decide(todo[y], catalog, threshold, min_share_denominator, components)
+    finally:
+        batch.wait()  # even when this share raised: the server stays in step
+    for share, (outcomes, used, hits, misses) in zip(theirs, batch.results(), strict=True):
+        if components is not None:
+            components.merge(used, hits, misses)
+        out.update(zip(share, outcomes, strict=True))
+    return out
+
+
 def protect_and_audit(
     frames: dict[str, pd.DataFrame],
     catalog: dict[str, PublishedTable],
@@ -251,14 +376,17 @@ def protect_and_audit(
     min_share_denominator: int,
     years: YearCache | None = None,
     components: ComponentCache | None = None,
+    processes: int = 1,
 ) -> tuple[Protected, Attack]:
     """:func:`~nir.publication.disclosure.protect` and
     :func:`~nir.publication.attack.audit_publication` of ``frames``, year by year; a year
-    whose inputs are in ``years`` is read from it. Raises ``ValueError`` as the audit does."""
+    whose inputs are in ``years`` is read from it, the others are decided on up to
+    ``processes`` processes. Raises ``ValueError`` as the audit does."""
     of_row = reference_years(frames, catalog)
     parts = sorted({int(y) for arr in of_row.values() for y in np.unique(arr).tolist()}) or [ALL]
     positions = {y: {name: np.flatnonzero(of_row[name] == y) for name in catalog} for y in parts}
-    outcomes: list[tuple[int, _Outcome]] = []
+    kept: dict[int, _Outcome] = {}
+    todo: dict[int, tuple[str, dict[str, pd.DataFrame]]] = {}
     for y in parts:
         sub = {
             name: frames[name].iloc[positions[y][name]].reset_index(drop=True) for name in catalog
@@ -266,23 +394,24 @@ def protect_and_audit(
         key = _part_key(sub, catalog, threshold, min_share_denominator)
         outcome = years.get(key) if years is not None else None
         if outcome is None:
-            hidden = disclosure.decide(
-                sub,
-                catalog,
-                threshold=threshold,
-                min_share_denominator=min_share_denominator,
-                cache=components,
-            )
-            protected = disclosure.apply(sub, catalog, hidden)
-            outcome = _Outcome(
-                hidden, attack.audit_publication(protected.frames, sub, catalog, threshold)
-            )
+            todo[y] = (key, sub)
+        else:
+            kept[y] = outcome
             if years is not None:
-                years.put(key, outcome)
-                years.misses.append(y)
-        elif years is not None:
-            years.hits.append(y)
-        outcomes.append((y, outcome))
+                years.hits.append(y)
+    decided = _decide_years(
+        {y: sub for y, (_, sub) in todo.items()},
+        catalog,
+        threshold,
+        min_share_denominator,
+        components,
+        processes,
+    )
+    for y, (key, _) in todo.items():
+        if years is not None:
+            years.put(key, decided[y])
+            years.misses.append(y)
+    outcomes = [(y, kept[y] if y in kept else decided[y]) for y in parts]
 
     masks: dict[str, dict[str, np.ndarray]] = {}
     prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
