@@ -345,3 +345,30 @@ def test_nightly_controls_only_build_of_a_daily_snapshot(tmp_path: Path) -> None
     }
     assert "marts.fct_deltakelser" in tables_built
     assert "marts.fct_deltakelse_aar" not in tables_built
+
+
+def test_every_test_of_a_table_keeping_every_snapshot_reads_only_the_one_built(
+    warehouse: Settings,
+) -> None:
+    """A month's build costs one snapshot, not the history (issue #13): a data test on a
+    table that keeps a partition per snapshot reads only the partition being built. The
+    layers scope their tests in dbt_project.yml; a test's own ``where`` replaces that scope,
+    so it must repeat it (as the one on int_deltakelser_kjedet.kommune once did not)."""
+    from nir.warehouse.dbt import parse
+
+    nodes = json.loads(parse(warehouse).read_text("utf-8"))["nodes"]
+    partitioned = {
+        uid
+        for uid, n in nodes.items()
+        if n["resource_type"] == "model" and f"{n['schema']}.{n['name']}" in PARTITIONED
+    }
+    assert len(partitioned) == len(PARTITIONED)
+    tests = [n for n in nodes.values() if n["resource_type"] == "test"]
+    on_partitioned = [t for t in tests if t.get("attached_node") in partitioned]
+    assert len(on_partitioned) >= 20
+    unscoped = [
+        t["name"]
+        for t in on_partitioned
+        if "snapshot_date = getvariable('nir_snapshot')" not in (t["config"].get("where") or "")
+    ]
+    assert unscoped == []
