@@ -42,9 +42,8 @@ class ChildFailed(RuntimeError):
 class Batch:
     """Calls running in the server's children; :meth:`results` waits for them."""
 
-    def __init__(self, server: ForkServer, size: int) -> None:
+    def __init__(self, server: ForkServer) -> None:
         self._server = server
-        self._size = size
         self._done: list[Any] | None = None
 
     def wait(self) -> None:
@@ -97,7 +96,7 @@ class ForkServer:
                 raise RuntimeError("the previous batch's results were not read")
             self._requests.send(list(calls))
             self._pending = True
-        return Batch(self, len(calls))
+        return Batch(self)
 
     def _receive(self) -> list[tuple[bool, Any, str]]:
         with self._lock:
