@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -175,6 +175,37 @@ def test_publication_suite_fails_on_unsuppressed_table(settings, published, tmp_
     # the failure names the check and the cell (table.measure and the row's key)
     assert "a count visible below 3: 1 of" in str(exc.value)
     assert "deltakelse_aar.nye_deltakere 2023/kommune/0301/K/18-25" in str(exc.value)
+
+
+def test_a_gate_run_in_the_same_second_as_a_rejected_publication_replaces_its_verdict(
+    settings, published, tmp_path, monkeypatch
+):
+    """Suite runs are ordered by when they started, to the microsecond: a gate run a few
+    hundredths of a second after a rejected publication clears the rejection (it was recorded
+    to the second, so the two tied and the rejection stayed in force)."""
+    import nir.gate as gate
+
+    ticks = iter(range(1, 100))
+
+    class Clock(datetime):  # every suite run starts 10 ms after the last, in one second
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2030, 1, 1, 12, 0, 0, next(ticks) * 10_000, tzinfo=tz)
+
+    monkeypatch.setattr(gate, "datetime", Clock)
+    with pytest.raises(PublicationRejected):
+        _audit(
+            settings,
+            published,
+            tmp_path,
+            "update statistikk.deltakelse_aar set nye_deltakere = 2 "
+            "where nivaa = 'kommune' and region = '0301' and aar = 2023 "
+            "and kjonn = 'K' and aldersgruppe = '18-25'",
+        )
+    assert verdict(settings, SNAP)["passed"] is False
+    run_gate(settings, SNAP)
+    judged = verdict(settings, SNAP)
+    assert judged["passed"] is True and judged["run_at"] == "2030-01-01T12:00:00"
 
 
 def test_publication_suite_fails_on_identifier_column(settings, published, tmp_path):
