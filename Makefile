@@ -29,13 +29,14 @@ demo: install
 docs: install
 	$(VENV)/bin/nir docs $(SNAPSHOT)
 
-# one pytest worker per core, each test file kept on one worker (module fixtures are built once)
+# one pytest worker per core, each test file kept on one worker (module fixtures are built
+# once), the longest files first (tests/conftest.py: LONGEST_FIRST)
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -n auto --dist loadfile
+	$(VENV)/bin/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: install
-	$(VENV)/bin/pytest -n auto --dist loadfile -m "not integration and not deployment"
+	$(VENV)/bin/pytest -n auto --dist loadfile --no-loadscope-reorder -m "not integration and not deployment"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,12 @@ def test_delivery_code_knows_nothing_of_dbt_gx_or_airflow():
     mods = _imported_after("import nir.delivery.load, nir.delivery.check")
     for forbidden in ("dbt", "great_expectations", "airflow", "nir.publication", "nir.gate"):
         assert not any(m == forbidden or m.startswith(forbidden + ".") for m in mods), forbidden
+
+
+def test_the_test_files_run_longest_first_exist():
+    """``conftest.LONGEST_FIRST`` orders the run; a renamed file would silently drop out."""
+    from conftest import LONGEST_FIRST
+
+    tests = Path(__file__).parent
+    assert [n for n in LONGEST_FIRST if not (tests / n).is_file()] == []
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
