@@ -5,6 +5,7 @@ Each command lives in its own section below; keep them thin and put logic in the
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import date
 from pathlib import Path
@@ -695,11 +696,24 @@ def rotate_key(
 
 
 def main() -> None:
+    code = _run()
+    if code:
+        # Leave with nothing of the failed command alive: SystemExit raised inside the
+        # ``except`` would carry the error, its traceback and every frame's objects (pyarrow
+        # tables of the contract check) into interpreter shutdown, where freeing them after
+        # Arrow's own teardown aborted the process now and then ("terminate called without
+        # an active exception", exit -6 instead of the command's code).
+        gc.collect()
+        sys.exit(code)
+
+
+def _run() -> int:
+    """Run the command; a failure is one line on stderr and its exit code."""
     try:
         app()
     except (NirError, ConfigError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(getattr(exc, "exit_code", 2))
+        return getattr(exc, "exit_code", 2)
     except Exception as exc:  # a bug or an unforeseen state: one line, never a traceback
         import os
         import traceback
@@ -716,7 +730,8 @@ def main() -> None:
             highlight=False,
             soft_wrap=True,
         )
-        sys.exit(1)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
