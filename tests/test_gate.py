@@ -19,6 +19,12 @@ from nir.publication.publish import publish
 pytestmark = pytest.mark.integration
 
 SNAP = date(2024, 2, 1)
+#: Damages a published database: a small count shown where disclosure control hid it
+UNSUPPRESSED_CELL = (
+    "update statistikk.deltakelse_aar set nye_deltakere = 2 "
+    "where nivaa = 'kommune' and region = '0301' and aar = 2023 "
+    "and kjonn = 'K' and aldersgruppe = '18-25'"
+)
 
 
 @pytest.fixture
@@ -168,9 +174,7 @@ def test_publication_suite_fails_on_unsuppressed_table(settings, published, tmp_
             settings,
             published,
             tmp_path,
-            "update statistikk.deltakelse_aar set nye_deltakere = 2 "
-            "where nivaa = 'kommune' and region = '0301' and aar = 2023 "
-            "and kjonn = 'K' and aldersgruppe = '18-25'",
+            UNSUPPRESSED_CELL,
         )
     # the failure names the check and the cell (table.measure and the row's key)
     assert "a count visible below 3: 1 of" in str(exc.value)
@@ -198,9 +202,7 @@ def test_a_gate_run_in_the_same_second_as_a_rejected_publication_replaces_its_ve
             settings,
             published,
             tmp_path,
-            "update statistikk.deltakelse_aar set nye_deltakere = 2 "
-            "where nivaa = 'kommune' and region = '0301' and aar = 2023 "
-            "and kjonn = 'K' and aldersgruppe = '18-25'",
+            UNSUPPRESSED_CELL,
         )
     assert verdict(settings, SNAP)["passed"] is False
     run_gate(settings, SNAP)

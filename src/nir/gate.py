@@ -85,16 +85,17 @@ class Outcome:
 class SuiteResult:
     suite: str
     snapshot: str
-    run_at: str  # when the run started, to the second: for people
+    # When the run started, exactly: it orders the runs in gate.resultater, where a gate run
+    # in the same second as a rejected publication must still count as the newer one
+    started: datetime
     outcomes: list[Outcome]
-    started: datetime | None = None  # the same moment, exact: orders runs in gate.resultater
     json_path: Path | None = None
     docs_path: Path | None = None
 
-    def started_at(self) -> datetime:
-        """When the run started, exactly: a gate run in the same second as a rejected
-        publication must still count as the newer run (``stg_gate__gjeldende``)."""
-        return self.started or datetime.fromisoformat(self.run_at)
+    @property
+    def run_at(self) -> str:
+        """When the run started, to the second: what people read."""
+        return self.started.isoformat(timespec="seconds")
 
     @property
     def hard_failures(self) -> list[Outcome]:
@@ -209,9 +210,7 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
         for r in as_dict["results"]:
             outcomes.append(_outcome(suite, check.asset, r, _describer(check)))
 
-    summary = SuiteResult(
-        suite, snapshot, run_at.isoformat(timespec="seconds"), outcomes, started=run_at
-    )
+    summary = SuiteResult(suite, snapshot, run_at, outcomes)
     try:
         # GX's Data Docs cost seconds per suite (Jinja templates compiled per page): rendered
         # when someone needs to read them, i.e. when the suite failed (or always, by setting)
@@ -529,7 +528,7 @@ def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
     ]
     with writer_lock(settings):
         for r in results:
-            record_outcomes(settings, snapshot, r.suite, r.outcomes, r.started_at())
+            record_outcomes(settings, snapshot, r.suite, r.outcomes, r.started)
     failures = [o for r in results for o in r.hard_failures]
     record = {
         "snapshot": snap,
@@ -573,7 +572,7 @@ def validate_publication(
 
     checks = publication.build(con, settings, catalog, audit, schema=schema)
     result = run_suite(settings, "avsloringskontroll", snapshot.isoformat(), checks)
-    record_outcomes(settings, snapshot, result.suite, result.outcomes, result.started_at())
+    record_outcomes(settings, snapshot, result.suite, result.outcomes, result.started)
     if not result.passed:
         raise PublicationRejected(
             failure_message(snapshot.isoformat(), result.hard_failures, "publication audit")
