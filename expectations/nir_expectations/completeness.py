@@ -61,7 +61,6 @@ def build(
     programmer = con.execute(
         """
         select year(sluttdato)::integer as aar,
-               programkommune,
                case when ikke_registrert then 1 else 0 end as ikke_registrert
         from marts.fct_programmer
         where snapshot_date = ? and frist_passert
@@ -86,7 +85,7 @@ def build(
 
     spells = con.execute(
         """
-        select programkommune, case when har_error_funn then 1 else 0 end as har_error_funn
+        select case when har_error_funn then 1 else 0 end as har_error_funn
         from marts.fct_deltakelser where snapshot_date = ?
         """,
         [snapshot],
@@ -103,19 +102,28 @@ def build(
         ),
     ]
 
+    # the same rows as the two frames above, per programkommune (the frames carry only what
+    # the national expectations read: GX hashes and filters every column of a frame)
     kommuner = con.execute(
         """
         with p as (
-            select programkommune, avg(ikke_registrert) as andel_ikke_registrert
-            from programmer group by programkommune
+            select programkommune,
+                   avg(case when ikke_registrert then 1 else 0 end) as andel_ikke_registrert
+            from marts.fct_programmer
+            where snapshot_date = $snapshot and frist_passert
+            group by programkommune
         ), s as (
-            select programkommune, avg(har_error_funn) as andel_error
-            from spells group by programkommune
+            select programkommune,
+                   avg(case when har_error_funn then 1 else 0 end) as andel_error
+            from marts.fct_deltakelser where snapshot_date = $snapshot
+            group by programkommune
         )
         select coalesce(p.programkommune, s.programkommune) as programkommune,
                p.andel_ikke_registrert, s.andel_error
         from p full join s on p.programkommune = s.programkommune
-        """
+        order by 1
+        """,
+        {"snapshot": snapshot},
     ).df()
     # One column per kommune check: the kommune's number, name of the check and share where it
     # is above the limit, else empty; GX's pages and our messages then list the kommuner

@@ -18,8 +18,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from nir.catalog import PublishedTable, load_catalog, shared_margins
 from nir.config import Settings
-from nir.gate import HARD, Check
-from nir_expectations._warehouse import columns as _columns
+from nir.gate import HARD, Check, by_position
 
 REGION_COLS = ("nivaa", "region", "region_navn")
 # Tables counting records (spells, tiltak), not persons: how many records skjermet persons
@@ -32,7 +31,10 @@ def _q(name: str) -> str:
 
 
 # --- sums ----------------------------------------------------------------------
-def _hierarchy_sql(t: PublishedTable, cols: list[str], measure: str, skjermet: float) -> str:
+def _hierarchy_sql(
+    t: PublishedTable, cols: list[str], measure: str, skjermet: float, snapshot: str
+) -> str:
+    """One measure of one mart: each fylke and land row with the sum of its parts."""
     dims = [c for c in t.rad if c not in REGION_COLS and c in cols]
     match_k = " and ".join([f"k.{_q(d)} is not distinct from t.{_q(d)}" for d in dims] or ["true"])
     match_f = " and ".join([f"f.{_q(d)} is not distinct from t.{_q(d)}" for d in dims] or ["true"])
@@ -42,7 +44,9 @@ def _hierarchy_sql(t: PublishedTable, cols: list[str], measure: str, skjermet: f
     additive = "true" if t.maal[measure].regioner == "additiv" else "false"
     m = _q(measure)
     return f"""
-        with k as (
+        with t as (
+            select * from marts.fct_{t.name} where snapshot_date = {snapshot}
+        ), k as (
             select {sel_d} left(region, 2) as fylke, sum({m}) as s
             from t where nivaa = 'kommune' group by all
         ), f as (
@@ -60,60 +64,66 @@ def _hierarchy_sql(t: PublishedTable, cols: list[str], measure: str, skjermet: f
     """
 
 
+def _union(
+    con: duckdb.DuckDBPyConnection,
+    selects: list[str],
+    empty: pd.DataFrame,
+    order: str,
+    columns: str = "*",
+) -> pd.DataFrame:
+    """``columns`` of the selects' rows as one query (one round trip, one frame), in a fixed
+    ``order`` (a failure's examples are the same every run); ``empty`` when there are none."""
+    if not selects:
+        return empty
+    rows = " union all ".join(f"select * from ({s})" for s in selects)
+    return con.execute(f"select {columns} from ({rows}) order by {order}").df()
+
+
+def _mart_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Every table of the marts schema with its columns in order, in one read."""
+    out: dict[str, list[str]] = {}
+    for table, column in con.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'marts' order by table_name, ordinal_position"
+    ).fetchall():
+        out.setdefault(table, []).append(column)
+    return out
+
+
 def build(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date) -> list[Check]:
     """The marts of ``snapshot`` add up as their declarations say (before disclosure control)."""
     catalog = load_catalog(settings)
+    marts = _mart_columns(con)
+    snap = f"'{snapshot.isoformat()}'::date"
     row = con.execute(
         "select count(distinct nir_lopenr) from marts.fct_programmer "
         "where snapshot_date = ? and skjermet",
         [snapshot],
     ).fetchone()
     skjermet = int(row[0] or 0) if row else 0
-    frames = []
+    selects = []
     for t in catalog.values():
-        mart = f"fct_{t.name}"
-        cols = _columns(con, "marts", mart)
+        cols = marts.get(f"fct_{t.name}", [])
         if not cols or "nivaa" not in t.rad:
             continue
-        con.execute(
-            f"create or replace temp view t as select * from marts.{mart} "
-            "where snapshot_date = ?::date".replace("?", f"'{snapshot.isoformat()}'")
-        )
         for measure in (m.name for m in t.maal.values() if m.is_count):
             if measure in cols:
                 bound = float("inf") if t.name in RECORD_COUNTS else float(skjermet)
-                frames.append(con.execute(_hierarchy_sql(t, cols, measure, bound)).df())
-    con.execute("drop view if exists t")
-    columns = [
-        "tabell",
-        "maal",
-        "additiv",
-        "nivaa",
-        "region",
-        "gruppe",
-        "verdi",
-        "sum_deler",
-        "skjermet",
-    ]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    df["avvik"] = df["verdi"].astype(float) - df["sum_deler"].astype(float)
-    df["avvik_utover_skjermet"] = df["avvik"] - df["skjermet"].astype(float)
+                selects.append(_hierarchy_sql(t, cols, measure, bound, snap))
+    columns = ["tabell", "maal", "additiv", "nivaa", "region", "gruppe", "verdi", "sum_deler"]
+    columns += ["skjermet", "avvik", "avvik_utover_skjermet", "celle"]
+    # the differences and the cell's description computed with the sums, in DuckDB
+    derived = """*, verdi - sum_deler as avvik,
+        verdi - sum_deler - skjermet as avvik_utover_skjermet,
+        tabell || '.' || maal || ' ' || nivaa || ' ' || region || ' [' || gruppe || ']: '
+            || verdi::varchar || ' vs parts ' || sum_deler::varchar as celle"""
+    order = "tabell, maal, nivaa, region, gruppe"
+    df = _union(con, selects, pd.DataFrame(columns=columns), order, derived)
     df["additiv"] = df["additiv"].astype(bool)
-    df["celle"] = (
-        df["tabell"]
-        + "."
-        + df["maal"]
-        + " "
-        + df["nivaa"]
-        + " "
-        + df["region"]
-        + " ["
-        + df["gruppe"]
-        + "]: "
-        + df["verdi"].astype(str)
-        + " vs parts "
-        + df["sum_deler"].astype(str)
-    )
+    # GX reads the differences and the two columns its conditions name; the description of
+    # each row stays out of the validated frame and names the failing rows by position
+    cells = by_position(df["celle"])
+    df = df[["additiv", "nivaa", "avvik", "avvik_utover_skjermet"]].astype({"nivaa": "category"})
     exps = [
         gxe.ExpectColumnValuesToBeBetween(
             column="avvik",
@@ -141,16 +151,14 @@ def build(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date) ->
             meta={"severity": HARD, "label": "participant counts do not exceed their parts"},
         ),
     ]
-    built = pd.DataFrame(
-        [
-            {
-                "tabell": f"marts.fct_{t.name}",
-                "rader": _rows(con, "marts", f"fct_{t.name}", snapshot),
-            }
-            for t in catalog.values()
-            if _columns(con, "marts", f"fct_{t.name}")  # revisjoner is built when publishing
-        ]
-    )
+    # revisjoner is built when publishing: only the marts that exist are counted
+    counts = [
+        f"select 'marts.fct_{t.name}' as tabell, count(*) as rader "
+        f"from marts.fct_{t.name} where snapshot_date = {snap}"
+        for t in catalog.values()
+        if f"fct_{t.name}" in marts
+    ]
+    built = _union(con, counts, pd.DataFrame({"tabell": [], "rader": []}), "tabell")
     built_exps = [
         gxe.ExpectColumnValuesToBeBetween(
             column="rader",
@@ -158,7 +166,8 @@ def build(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date) ->
             meta={"severity": HARD, "label": "marts built for the snapshot"},
         )
     ]
-    relations = _declared_relations(con, catalog, snapshot)
+    relations = _declared_relations(con, catalog, marts, snap)
+    relation_cells = by_position(relations["celle"])
     relation_exps = [
         gxe.ExpectColumnValuesToBeBetween(
             column="avvik",
@@ -168,60 +177,47 @@ def build(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date) ->
         )
     ]
     return [
-        Check("summer", df, exps, describe="celle"),
+        Check("summer", df, exps, describe=cells),
         Check("bygget", built, built_exps, describe="tabell"),
-        Check("relasjoner", relations, relation_exps, describe="celle"),
+        Check("relasjoner", relations[["avvik"]], relation_exps, describe=relation_cells),
     ]
 
 
 def _declared_relations(
-    con: duckdb.DuckDBPyConnection, catalog: dict[str, PublishedTable], snapshot: date
+    con: duckdb.DuckDBPyConnection,
+    catalog: dict[str, PublishedTable],
+    marts: dict[str, list[str]],
+    snap: str,
 ) -> pd.DataFrame:
     """The relations disclosure control relies on, evaluated on the snapshot's marts: a measure
     counting some outcomes is the sum of the measures counting its parts, and the same
     population in two tables agrees on their common margin."""
-    frames = []
-    snap = f"'{snapshot.isoformat()}'::date"
+    selects = []
     for t in catalog.values():
-        if not _columns(con, "marts", f"fct_{t.name}"):
+        if f"fct_{t.name}" not in marts:
             continue
         for m, combo in t.outcome_sums():
-            frames.append(
-                con.execute(
-                    f"""select '{t.name}: {m} = {" + ".join(combo)} ' || nivaa || ' '
-                               || region as celle,
-                               ({_q(m)} - ({" + ".join(map(_q, combo))}))::double as avvik
-                        from marts.fct_{t.name} where snapshot_date = {snap}"""
-                ).df()
+            selects.append(
+                f"""select '{t.name}: {m} = {" + ".join(combo)} ' || nivaa || ' '
+                           || region as celle,
+                           ({_q(m)} - ({" + ".join(map(_q, combo))}))::double as avvik
+                    from marts.fct_{t.name} where snapshot_date = {snap}"""
             )
     for ta, ma, tb, mb in shared_margins(catalog):
-        has = [_columns(con, "marts", f"fct_{t.name}") for t in (ta, tb)]
-        if not all(has):
+        if not all(f"fct_{t.name}" in marts for t in (ta, tb)):
             continue
         common = [c for c in ta.rad if c in tb.rad]
         only_a = [f"a.{_q(d)} = '{v}'" for d, v in ta.dimensjoner.items() if d not in tb.rad]
         only_b = [f"b.{_q(d)} = '{v}'" for d, v in tb.dimensjoner.items() if d not in ta.rad]
         on = " and ".join(f"a.{_q(c)} = b.{_q(c)}" for c in common)
         label = " || ' ' || ".join(f"a.{_q(c)}::varchar" for c in common)
-        frames.append(
-            con.execute(
-                f"""select '{ta.name}.{ma} = {tb.name}.{mb} ' || {label} as celle,
-                           (a.{_q(ma)} - b.{_q(mb)})::double as avvik
-                    from marts.fct_{ta.name} a join marts.fct_{tb.name} b
-                      on {on} and a.snapshot_date = b.snapshot_date
-                    where a.snapshot_date = {snap}
-                      {"".join(" and " + w for w in only_a + only_b)}"""
-            ).df()
+        selects.append(
+            f"""select '{ta.name}.{ma} = {tb.name}.{mb} ' || {label} as celle,
+                       (a.{_q(ma)} - b.{_q(mb)})::double as avvik
+                from marts.fct_{ta.name} a join marts.fct_{tb.name} b
+                  on {on} and a.snapshot_date = b.snapshot_date
+                where a.snapshot_date = {snap}
+                  {"".join(" and " + w for w in only_a + only_b)}"""
         )
-    if not frames:
-        return pd.DataFrame({"celle": pd.Series(dtype=str), "avvik": pd.Series(dtype=float)})
-    return pd.concat(frames, ignore_index=True)
-
-
-def _rows(con: duckdb.DuckDBPyConnection, schema: str, table: str, snapshot: date) -> int:
-    if not _columns(con, schema, table):
-        return 0
-    row = con.execute(
-        f"select count(*) from {schema}.{table} where snapshot_date = ?", [snapshot]
-    ).fetchone()
-    return int(row[0]) if row else 0
+    empty = pd.DataFrame({"celle": pd.Series(dtype=str), "avvik": pd.Series(dtype=float)})
+    return _union(con, selects, empty, "celle")

@@ -295,7 +295,12 @@ def _describer(check: Check) -> Any:
         return check.describe
     if not check.describe or check.describe not in getattr(check.frame, "columns", ()):
         return None
-    names = check.frame[check.describe]
+    return by_position(check.frame[check.describe])
+
+
+def by_position(names: Any) -> Callable[[int], str]:
+    """Row position -> its entry of ``names`` (a Series as long as the frame): a ``describe``
+    for a frame that leaves its descriptions out (GX hashes and filters every column)."""
     return lambda i: str(names.iloc[int(i)]) if 0 <= int(i) < len(names) else str(i)
 
 
@@ -410,26 +415,34 @@ def record_outcomes(
     The caller holds the warehouse's writer lock. A suite with no outcome records one passed
     row, so that its newest run replaces an earlier failed one.
     """
+    record_runs(settings, snapshot, [(suite, outcomes, run_at)])
+
+
+def record_runs(
+    settings: Settings, snapshot: date, runs: list[tuple[str, list[Outcome], datetime]]
+) -> None:
+    """:func:`record_outcomes` for several suite runs, in one connection and transaction."""
     from nir.warehouse import connect
 
-    run_id = f"{suite}-{run_at.strftime('%Y%m%dT%H%M%S%f')}"
-    rows = [
-        (
-            snapshot,
-            run_id,
-            run_at.replace(tzinfo=None),
-            suite,
-            o.label[:200],
-            o.severity,
-            bool(o.success),
-            None if o.observed is None else _shown(o.observed),
-            o.limit or None,
-            o.detail[:300] or None,
-        )
-        for o in outcomes
-    ] or [
-        (snapshot, run_id, run_at.replace(tzinfo=None), suite, suite, HARD, True, None, None, None)
-    ]
+    rows = []
+    for suite, outcomes, run_at in runs:
+        run_id = f"{suite}-{run_at.strftime('%Y%m%dT%H%M%S%f')}"
+        at = run_at.replace(tzinfo=None)
+        rows += [
+            (
+                snapshot,
+                run_id,
+                at,
+                suite,
+                o.label[:200],
+                o.severity,
+                bool(o.success),
+                None if o.observed is None else _shown(o.observed),
+                o.limit or None,
+                o.detail[:300] or None,
+            )
+            for o in outcomes
+        ] or [(snapshot, run_id, at, suite, suite, HARD, True, None, None, None)]
     con = connect(settings)
     try:
         ensure_results_table(con)
@@ -527,8 +540,7 @@ def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
         run_suite(settings, "marts", snap, m_checks),
     ]
     with writer_lock(settings):
-        for r in results:
-            record_outcomes(settings, snapshot, r.suite, r.outcomes, r.started)
+        record_runs(settings, snapshot, [(r.suite, r.outcomes, r.started) for r in results])
     failures = [o for r in results for o in r.hard_failures]
     record = {
         "snapshot": snap,
