@@ -16,7 +16,8 @@ is the export for the **previous month** (snapshot 2024-02-01 = period 2024-01):
    `gate` (completeness and publication suites) → `publish` (write-audit-publish; outlet:
    the published-statistics asset, which schedules `nir_annual`) → `docs` (the offline docs
    in `data/docs/`: dbt's docs, regenerated only when the project changed, and the gate's
-   page per snapshot; the gate rewrites its pages itself, passed or failed);
+   page per snapshot; a failed gate or publication rewrites the gate's pages itself, since
+   the run stops there);
 5. `control_lists` — the kommuner's control lists, written even when the gate fails.
 
 Tasks that write DuckDB run in the `nir_duckdb` pool (one slot) and the DAG allows one active

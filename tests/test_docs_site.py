@@ -143,3 +143,29 @@ def test_a_failing_gate_writes_its_page_without_starting_dbt(tmp_path):
     page = (docs / "gate-2024-02-01.html").read_text("utf-8")
     assert "Gate of snapshot 2024-02-01: <span class='failed'>FAILED</span>" in page
     assert "make docs" in (docs / "index.html").read_text("utf-8")
+
+
+def test_a_passing_gate_leaves_its_pages_to_the_docs_step_and_a_failed_publication_writes_them(
+    tmp_path, monkeypatch
+):
+    """Rendering is off the path to the publication: the docs step after publish writes the
+    pages of a passed gate; a run that stops at publish writes them there."""
+    from nir import pipeline
+    from nir.gate import PublicationRejected
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    make_snapshot(settings, SNAP, ikke_registrert_2023=0.0)
+    run_gate(settings, SNAP)
+    run_dbt(settings, ["run", "--select", "staging.gate"], what="dbt run", snapshot=SNAP)
+    pipeline.gate(settings, SNAP)
+    docs = settings.data_dir / "docs"
+    assert not docs.exists()  # passed: nothing rendered yet
+
+    def rejected(settings, snapshot):
+        raise PublicationRejected("publication audit failed")
+
+    monkeypatch.setattr("nir.publication.publish.publish", rejected)
+    with pytest.raises(PublicationRejected):
+        pipeline.publish(settings, SNAP)
+    page = (docs / "gate-2024-02-01.html").read_text("utf-8")
+    assert "Gate of snapshot 2024-02-01: <span class='passed'>" in page

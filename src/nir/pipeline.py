@@ -11,9 +11,16 @@ import logging
 from datetime import date
 from pathlib import Path
 
+from nir import imports
 from nir.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _heavy_imports_done() -> None:
+    """Wait for the worker's background imports of dbt and GX, if it started them
+    (:mod:`nir.imports`): a step that needs them never imports them beside that thread."""
+    imports.wait()
 
 
 def delivery_dir(settings: Settings, snapshot: date) -> Path:
@@ -57,6 +64,7 @@ def build(settings: Settings, snapshot: date, *, controls_only: bool = False) ->
 
     ``controls_only`` builds just what the registration controls need (the nightly run).
     """
+    _heavy_imports_done()
     from nir.warehouse.dbt import build as dbt_build
 
     dbt_build(settings, snapshot, controls_only=controls_only)
@@ -65,14 +73,18 @@ def build(settings: Settings, snapshot: date, *, controls_only: bool = False) ->
 def gate(settings: Settings, snapshot: date) -> None:
     """Run the completeness and publication suites; raise ``GateFailed`` when a hard one fails.
 
-    Passed or failed, the gate's pages in ``<data>/docs/`` are rewritten with its verdict.
+    A failed gate rewrites the gate's pages in ``<data>/docs/`` with its verdict, since the
+    run stops here; a passed one leaves them to the ``docs`` step after ``publish``, off the
+    path to the publication.
     """
+    _heavy_imports_done()
     from nir.gate import run_gate
 
     try:
         run_gate(settings, snapshot)
-    finally:
+    except BaseException:
         _gate_pages(settings)
+        raise
 
 
 def _gate_pages(settings: Settings) -> None:
@@ -89,16 +101,25 @@ def _gate_pages(settings: Settings) -> None:
 
 def docs(settings: Settings, snapshot: date) -> Path:
     """Write the offline docs (dbt's docs, the gate's pages, an index); returns the index."""
+    _heavy_imports_done()
     from nir.docs_site import write_docs
 
     return write_docs(settings, snapshot)
 
 
 def publish(settings: Settings, snapshot: date) -> Path:
-    """Write-audit-publish the statistics of ``snapshot``; returns the published database."""
+    """Write-audit-publish the statistics of ``snapshot``; returns the published database.
+
+    A publication that fails rewrites the gate's pages (a rejected one is recorded among the
+    gate's results), since the run stops here."""
+    _heavy_imports_done()
     from nir.publication.publish import publish as do_publish
 
-    return do_publish(settings, snapshot)
+    try:
+        return do_publish(settings, snapshot)
+    except BaseException:
+        _gate_pages(settings)
+        raise
 
 
 def control_lists(settings: Settings, snapshot: date) -> Path:
@@ -107,6 +128,7 @@ def control_lists(settings: Settings, snapshot: date) -> Path:
     Inside a correction window (1 January to the deadline) the IMDi tracker of that
     reference year is rewritten too, so it follows every monthly and nightly snapshot.
     """
+    _heavy_imports_done()
     from nir.kommune.controllists import write_control_lists
     from nir.kommune.tracker import aar_for_snapshot, skriv_sporing
 
@@ -119,6 +141,7 @@ def control_lists(settings: Settings, snapshot: date) -> Path:
 
 def freeze(settings: Settings, year: int) -> None:
     """Freeze the final figures of reference year ``year`` and publish the revisions."""
+    _heavy_imports_done()
     from nir.publication.publish import freeze_final
 
     freeze_final(settings, year)

@@ -408,6 +408,8 @@ def _worker(spec: list[dict[str, Any]]) -> int:
     from airflow.utils.cli import get_bagged_dag
     from airflow.utils.session import create_session
 
+    from nir import imports
+
     dags: dict[str, Any] = {}
     for index, item in enumerate(spec):
         _emit({"event": "run-start", "index": index})
@@ -415,6 +417,9 @@ def _worker(spec: list[dict[str, Any]]) -> int:
         dag_id = item["dag_id"]
         if dag_id not in dags:
             dags[dag_id] = _embedded_profile(get_bagged_dag(bundle_names=None, dag_id=dag_id))
+        # dbt and GX imported on another core while the first tasks read the delivery (the
+        # steps that need them wait for it: nir.pipeline)
+        imports.start_background()
         dag_run = dags[dag_id].test(
             logical_date=datetime.fromisoformat(item["logical_date"]), run_conf=item["conf"]
         )

@@ -13,54 +13,18 @@ deployment test checks that the tasks run and publish). The cost is the schedule
 the stock executor freezes the garbage collector around the fork for that reason.
 
 Used by ``docker-compose.yml`` (``AIRFLOW__CORE__EXECUTOR``); the embedded worker of
-``nir demo`` runs every task in one process and imports them once anyway.
+``nir demo`` runs every task in one process and imports them once, on a background thread
+while its first tasks run (:mod:`nir.imports`).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import time
-
 from airflow.executors.local_executor import LocalExecutor
 
-log = logging.getLogger(__name__)
+from nir.imports import HEAVY as PRELOAD
+from nir.imports import preload
 
-#: What the tasks import that costs seconds: dbt with its DuckDB adapter (``build``,
-#: ``publish``, ``docs``), Great Expectations and the suites (``gate``, ``publish``), and the
-#: pipeline's modules that bring in pandas, pyarrow and scipy.
-PRELOAD = (
-    "dbt.cli.main",
-    "dbt.adapters.duckdb",
-    "dbt.adapters.duckdb.impl",
-    "great_expectations",
-    "great_expectations.expectations",
-    "nir.gate",
-    "nir.warehouse.dbt",
-    "nir.delivery.load",
-    "nir.publication.publish",
-    "nir.publication.years",
-    "nir.kommune.controllists",
-)
-
-
-def preload(modules: tuple[str, ...] = PRELOAD) -> list[str]:
-    """Import ``modules``; returns those that could not be imported (logged, not fatal: a
-    task that needs one imports it itself and fails there, with its own error)."""
-    started = time.monotonic()
-    missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a broken optional import must not stop the scheduler
-            log.exception("could not preload %s; tasks will import it themselves", name)
-            missing.append(name)
-    log.info(
-        "preloaded %d modules for the task processes in %.1f s",
-        len(modules) - len(missing),
-        time.monotonic() - started,
-    )
-    return missing
+__all__ = ["PRELOAD", "PreloadingLocalExecutor", "preload"]
 
 
 class PreloadingLocalExecutor(LocalExecutor):
