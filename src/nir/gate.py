@@ -446,7 +446,9 @@ def record_runs(
     con = connect(settings)
     try:
         ensure_results_table(con)
+        con.begin()  # both suites' rows or neither
         con.executemany(f"insert into {RESULTS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.commit()
     finally:
         con.close()
 
