@@ -19,6 +19,7 @@ from great_expectations.expectations.row_conditions import Column
 from nir.catalog import PublishedTable, load_catalog, shared_margins
 from nir.config import Settings
 from nir.gate import HARD, Check, by_position
+from nir_expectations._warehouse import schema_columns
 
 REGION_COLS = ("nivaa", "region", "region_navn")
 # Tables counting records (spells, tiltak), not persons: how many records skjermet persons
@@ -79,21 +80,10 @@ def _union(
     return con.execute(f"select {columns} from ({rows}) order by {order}").df()
 
 
-def _mart_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Every table of the marts schema with its columns in order, in one read."""
-    out: dict[str, list[str]] = {}
-    for table, column in con.execute(
-        "select table_name, column_name from information_schema.columns "
-        "where table_schema = 'marts' order by table_name, ordinal_position"
-    ).fetchall():
-        out.setdefault(table, []).append(column)
-    return out
-
-
 def build(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date) -> list[Check]:
     """The marts of ``snapshot`` add up as their declarations say (before disclosure control)."""
     catalog = load_catalog(settings)
-    marts = _mart_columns(con)
+    marts = schema_columns(con, "marts")
     snap = f"'{snapshot.isoformat()}'::date"
     row = con.execute(
         "select count(distinct nir_lopenr) from marts.fct_programmer "

@@ -238,14 +238,15 @@ def label_tables_from_manifest(manifest: dict[str, Any]) -> dict[str, LabelTable
     }
 
 
-# The last manifest read, by its file's identity: a worker reads it once per project version
-# rather than in every task that needs the catalog (~25 ms a read at this project's size).
-_read: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+# The last manifest read, with its file's identity (path, inode, mtime, size): a worker reads
+# it once per project version rather than in every task that needs the catalog (~25 ms).
+_last: tuple[tuple[Path, int, int, int], dict[str, Any]] | None = None
 
 
 def _manifest(settings: Settings) -> tuple[Path, dict[str, Any]]:
     """The parsed manifest of the project as it is now (kept per project version). Callers
     only read it."""
+    global _last
     from nir.warehouse.dbt import parse
 
     path = parse(settings)
@@ -253,13 +254,10 @@ def _manifest(settings: Settings) -> tuple[Path, dict[str, Any]]:
         st = path.stat()
     except FileNotFoundError:
         raise NirError(f"no dbt manifest at {path}: dbt parse did not write one") from None
-    identity = (st.st_ino, st.st_mtime_ns, st.st_size)
-    kept = _read.get(path)
-    if kept is None or kept[0] != identity:
-        kept = (identity, json.loads(path.read_text("utf-8")))
-        _read.clear()
-        _read[path] = kept
-    return path, kept[1]
+    identity = (path, st.st_ino, st.st_mtime_ns, st.st_size)
+    if _last is None or _last[0] != identity:
+        _last = (identity, json.loads(path.read_text("utf-8")))
+    return path, _last[1]
 
 
 def load_catalog(settings: Settings) -> dict[str, PublishedTable]:

@@ -17,12 +17,6 @@ from nir.config import Settings
 log = logging.getLogger(__name__)
 
 
-def _heavy_imports_done() -> None:
-    """Wait for the worker's background imports of dbt and GX, if it started them
-    (:mod:`nir.imports`): a step that needs them never imports them beside that thread."""
-    imports.wait()
-
-
 def delivery_dir(settings: Settings, snapshot: date) -> Path:
     """Where the delivery for ``snapshot`` lands: ``<landing>/<YYYY-MM-DD>/``."""
     return settings.landing / snapshot.isoformat()
@@ -64,7 +58,7 @@ def build(settings: Settings, snapshot: date, *, controls_only: bool = False) ->
 
     ``controls_only`` builds just what the registration controls need (the nightly run).
     """
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.warehouse.dbt import build as dbt_build
 
     dbt_build(settings, snapshot, controls_only=controls_only)
@@ -77,7 +71,7 @@ def gate(settings: Settings, snapshot: date) -> None:
     run stops here; a passed one leaves them to the ``docs`` step after ``publish``, off the
     path to the publication.
     """
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.gate import run_gate
 
     try:
@@ -101,7 +95,7 @@ def _gate_pages(settings: Settings) -> None:
 
 def docs(settings: Settings, snapshot: date) -> Path:
     """Write the offline docs (dbt's docs, the gate's pages, an index); returns the index."""
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.docs_site import write_docs
 
     return write_docs(settings, snapshot)
@@ -112,7 +106,7 @@ def publish(settings: Settings, snapshot: date) -> Path:
 
     A publication that fails rewrites the gate's pages (a rejected one is recorded among the
     gate's results), since the run stops here."""
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.publication.publish import publish as do_publish
 
     try:
@@ -128,7 +122,7 @@ def control_lists(settings: Settings, snapshot: date) -> Path:
     Inside a correction window (1 January to the deadline) the IMDi tracker of that
     reference year is rewritten too, so it follows every monthly and nightly snapshot.
     """
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.kommune.controllists import write_control_lists
     from nir.kommune.tracker import aar_for_snapshot, skriv_sporing
 
@@ -141,7 +135,7 @@ def control_lists(settings: Settings, snapshot: date) -> Path:
 
 def freeze(settings: Settings, year: int) -> None:
     """Freeze the final figures of reference year ``year`` and publish the revisions."""
-    _heavy_imports_done()
+    imports.wait()  # a step never imports dbt or GX beside the worker's background thread
     from nir.publication.publish import freeze_final
 
     freeze_final(settings, year)

@@ -352,24 +352,6 @@ def _peek(settings: Settings, query: Callable[[duckdb.DuckDBPyConnection], T]) -
         con.close()
 
 
-def _known_valid(settings: Settings, snapshot: date, kid: str) -> frozenset[str]:
-    """Pseudonyms found valid in the newest earlier snapshot loaded under the same key.
-
-    Read before the writer lock, so the clear numbers are dropped before it is taken; when
-    the warehouse cannot be read the answer is empty and every number is checked.
-    """
-    rows = _peek(
-        settings,
-        lambda con: con.execute(
-            "select fnr_pseudonym from raw.personer where fnr_gyldig and snapshot_date = ("
-            "  select max(snapshot_date) from raw.leveranser"
-            "  where snapshot_date < ? and pseudonym_key_id = ?)",
-            [snapshot, kid],
-        ).fetchall(),
-    )
-    return frozenset(r[0] for r in rows or ())
-
-
 def _replace_rows(
     con: duckdb.DuckDBPyConnection, fspec: FileSpec, table: Any, snapshot: date
 ) -> None:
@@ -420,15 +402,20 @@ def _write_tables(
     _replace_rows(con, spec.PERSONER, personer, snapshot)
 
 
-def _newest_valid(settings: Settings, snapshot: date) -> tuple[str, frozenset[str]] | None:
-    """The key id of the newest snapshot loaded before ``snapshot`` and the pseudonyms it
-    found valid; None when there is none or the warehouse cannot be read."""
+def _newest_valid(
+    settings: Settings, snapshot: date, kid: str | None = None
+) -> tuple[str, frozenset[str]] | None:
+    """The newest snapshot loaded before ``snapshot`` (under the key ``kid``, when given): its
+    key id and the pseudonyms whose numbers it found valid. None when there is none or the
+    warehouse cannot be read (:func:`_peek`): then every number is checked."""
 
     def query(con: duckdb.DuckDBPyConnection) -> tuple[str, frozenset[str]] | None:
         row = con.execute(
             "select snapshot_date, pseudonym_key_id from raw.leveranser "
-            "where snapshot_date < ? order by snapshot_date desc limit 1",
-            [snapshot],
+            "where snapshot_date < $snapshot "
+            "  and ($kid::varchar is null or pseudonym_key_id = $kid) "
+            "order by snapshot_date desc limit 1",
+            {"snapshot": snapshot, "kid": kid},
         ).fetchone()
         if row is None:
             return None
@@ -469,10 +456,9 @@ def load_delivery(settings: Settings, path: Path, *, accept_anomaly: bool = Fals
         key = settings.key_bytes()
         kid = key_id(key)
         found = early.result() if early and guess == m.snapshot_date else None
-    if found and found[0] == kid:
-        known_valid = found[1]
-    else:
-        known_valid = _known_valid(settings, m.snapshot_date, kid)
+    if not found or found[0] != kid:
+        found = _newest_valid(settings, m.snapshot_date, kid)
+    known_valid = found[1] if found else frozenset()
     rows = {t: table.num_rows for t, table in delivery.tables.items()}
     files_json = json.dumps(m.files, sort_keys=True)
     entry: dict[str, Any] = {

@@ -21,10 +21,7 @@ from __future__ import annotations
 
 from airflow.executors.local_executor import LocalExecutor
 
-from nir.imports import HEAVY as PRELOAD
 from nir.imports import preload
-
-__all__ = ["PRELOAD", "PreloadingLocalExecutor", "preload"]
 
 
 class PreloadingLocalExecutor(LocalExecutor):
