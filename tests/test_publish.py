@@ -383,10 +383,10 @@ def test_the_deadline_changed_in_its_one_place_moves_status_and_control_lists(tm
     assert "31.03.2024" in pages and "29.02.2024" not in pages
 
 
-def test_one_accepted_values_test_per_table_guards_every_coded_column(settings):
-    """The publishing layer checks a table's coded columns in one ``accepted_values_columns``
-    test (one dbt node instead of one ``accepted_values`` per column): a wrong code in any of
-    the four columns of deltakelse_aar fails it, each as its own finding."""
+def test_one_checks_test_per_table_guards_every_coded_column(settings):
+    """The publishing layer checks a table in one ``checks`` test (one dbt node instead of
+    one test per column and rule): a wrong code in any of the four coded columns of
+    deltakelse_aar fails it, each as its own finding, named in the error."""
     from nir.warehouse.dbt import TransformError, run_dbt
 
     _publish(settings, S1)
@@ -404,10 +404,17 @@ def test_one_accepted_values_test_per_table_guards_every_coded_column(settings):
     with pytest.raises(TransformError) as info:
         run_dbt(
             settings,
-            ["test", "--select", "test_name:accepted_values_columns"],
+            ["test", "--select", "checks_deltakelse_aar"],
             what="the publishing layer's tests",
             snapshot=S1,
         )
     message = str(info.value)
-    assert "accepted_values_columns_deltakelse_aar" in message
-    assert "Got 4 results" in message
+    assert "checks_deltakelse_aar" in message
+    # four wrong codes, and the row with only its status changed repeats its row's key
+    assert "Got 5 results" in message
+    assert "unique(aar, nivaa, region, kjonn, aldersgruppe)" in message
+    for check in (
+        "accepted_values(nivaa) (bydel)", "accepted_values(kjonn) (X)",
+        "accepted_values(aldersgruppe) (0-17)", "accepted_values(status) (utkast)",
+    ):  # fmt: skip
+        assert check in message

@@ -129,26 +129,59 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
         build(s, snap)
     message = str(info.value)
     assert "\n" not in message
-    assert "unique_stg_nir__deltakelser_deltakelse_id" in message
+    # the model's checks test, and which of its checks failed on which value
+    assert "checks_stg_nir__deltakelser" in message
+    assert "unique(deltakelse_id) (7 x2)" in message  # the key, twice
     log = s.data_dir / "dbt" / "logs" / "dbt.log"
     assert str(log) in message
     # the log the message points to exists and holds the failure (dbt in this process)
-    assert "unique_stg_nir__deltakelser_deltakelse_id" in log.read_text("utf-8")
+    assert "checks_stg_nir__deltakelser" in log.read_text("utf-8")
     assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
     # the failing node is read from dbt's result in memory: a build writes no JSON artifacts
     assert not (s.data_dir / "dbt" / "target" / "run_results.json").exists()
     assert not (s.data_dir / "dbt" / "target" / "manifest.json").exists()
 
 
-def test_a_null_in_a_guarded_column_fails_the_models_not_null_test(tmp_path: Path) -> None:
-    """The per-model ``not_null_columns`` test guards what the per-column tests guarded."""
+def test_a_null_in_a_guarded_column_fails_the_models_checks(tmp_path: Path) -> None:
+    """The model's ``checks`` test guards what its per-column not_null tests guarded."""
     s = load_settings(data_dir=tmp_path / "data")
     create_raw(s.warehouse)
     snap = date(2024, 2, 1)
     insert(s.warehouse, snap, "personer", [_person(regelverk=None)])
     with pytest.raises(TransformError) as info:
         build(s, snap)
-    assert "not_null_columns_stg_nir__personer" in str(info.value)
+    assert "checks_stg_nir__personer" in str(info.value)
+    assert "not_null(regelverk) (1 rows)" in str(info.value)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("controls_only", [False, True], ids=["build", "controls-only build"])
+def test_checks_against_a_code_list_run_in_every_build(tmp_path: Path, controls_only) -> None:
+    """A check that reads a seed (a code list) runs in the build. Excluding the seeds from a
+    build by type once excluded every test that read one, so a kjonn outside its code list
+    or a tiltakskode outside tiltakskoder passed unseen."""
+    s = load_settings(data_dir=tmp_path / "data")
+    create_raw(s.warehouse)
+    snap = date(2024, 2, 1)
+    insert(s.warehouse, snap, "personer", [_person(kjonn="X")])
+    with pytest.raises(TransformError) as info:
+        build(s, snap, controls_only=controls_only)
+    assert "checks_stg_nir__personer" in str(info.value)
+    assert "in_kodeliste(kjonn: kjonn) (X)" in str(info.value)
+
+    s = load_settings(data_dir=tmp_path / "data2")
+    create_raw(s.warehouse)
+    insert(s.warehouse, snap, "personer", [_person()])
+    spell = dict(
+        deltakelse_id=7, nir_lopenr=1, programkommune="0301", startdato=date(2023, 1, 1),
+        sluttdato=date(2023, 6, 1), avslutningsaarsak="ZZ", avsluttet_av_system=False,
+        registrert_tid=datetime(2023, 1, 2),
+    )  # fmt: skip
+    insert(s.warehouse, snap, "deltakelser", [spell])
+    with pytest.raises(TransformError) as info:
+        build(s, snap, controls_only=controls_only)
+    assert "checks_stg_nir__deltakelser" in str(info.value)
+    assert "relationships(avslutningsaarsak -> avslutningsaarsaker.kode) (ZZ)" in str(info.value)
 
 
 def test_handmade_fixture_is_what_its_script_writes(tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ from nir.errors import NirError, WarehouseBusyError
 # What the nightly (daily snapshot) run needs: the control list, the spells with their
 # error flag, and the completeness figures.
 CONTROLS_SELECTOR = "+kontrolliste +fct_deltakelser +fct_registreringskvalitet int_regioner"
+# The seeds the staging models' checks read (code lists): selected with CONTROLS_SELECTOR so
+# that cautious indirect selection keeps those checks (seeds are never rebuilt by a build).
+CHECKED_SEEDS = "kodelister avslutningsaarsaker sluttmaal tiltakskoder kontroller"
 # The publishing layer and the gate's verdicts: built after the gate (build_publishing), over
 # every passed snapshot, never as part of one snapshot's build.
 PUBLISHING = ["path:models/publisering", "path:models/staging/gate"]
@@ -170,6 +173,7 @@ def _node_results(result: object) -> list[dict] | None:
                 "unique_id": getattr(node, "unique_id", "?"),
                 "status": str(getattr(status, "value", status)),
                 "message": getattr(r, "message", None),
+                "compiled_code": getattr(node, "compiled_code", None),
             }
         )
     return out
@@ -226,7 +230,7 @@ def run_dbt(
             f"{what}: the warehouse {settings.warehouse} is in use by another process; "
             "retry when it is free"
         )
-    raise TransformError(f"{what} failed: {_first_failure(settings, output, results)}")
+    raise TransformError(f"{what} failed: {_first_failure(settings, output, results, snapshot)}")
 
 
 def _log_size(settings: Settings) -> int:
@@ -248,9 +252,15 @@ def _log_since(settings: Settings, start: int, limit: int = 200_000) -> str:
         return ""
 
 
-def _first_failure(settings: Settings, output: str, results: list[dict] | None = None) -> str:
+def _first_failure(
+    settings: Settings,
+    output: str,
+    results: list[dict] | None = None,
+    snapshot: date | None = None,
+) -> str:
     """One line naming the failing node, pointing at the dbt log; ``results``: the nodes'
-    results (read from ``run_results.json`` when not given)."""
+    results (read from ``run_results.json`` when not given). A failing ``checks`` test (all
+    of a model's checks in one node) is named with the checks that failed."""
     log = dbt_log(settings)
     try:
         if results is None:
@@ -260,7 +270,9 @@ def _first_failure(settings: Settings, output: str, results: list[dict] | None =
             if r.get("status") in ("error", "fail", "runtime error"):
                 msg = [m.strip() for m in (r.get("message") or "").splitlines() if m.strip()]
                 first = " ".join(msg[:3]) if msg else r["status"]
-                return f"{r['unique_id']} ({r['status']}): {first[:300]} (see {log})"
+                if r.get("status") == "fail" and r.get("compiled_code"):
+                    first += _failed_checks(settings, r["compiled_code"], snapshot)
+                return f"{r['unique_id']} ({r['status']}): {first[:600]} (see {log})"
     except (OSError, ValueError, KeyError, AttributeError):
         pass
     lines = [re.sub(r"^(\x1b\[0m)?\d\d:\d\d:\d\d\s+", "", ln).strip() for ln in output.splitlines()]
@@ -269,6 +281,33 @@ def _first_failure(settings: Settings, output: str, results: list[dict] | None =
         if "error" in line.lower():
             return f"{' '.join(lines[i : i + 3])[:400]} (see {log})"
     return f"dbt exited with an error (see {log})"
+
+
+def _failed_checks(settings: Settings, sql: str, snapshot: date | None) -> str:
+    """The checks a failed ``checks`` test found (its rows: ``sjekk``, ``verdi``, ``antall``),
+    as ``: <check> (<values>), ...``, read again from the warehouse; "" when they cannot be
+    read (another test, the warehouse busy): the message then stands without them."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+    except duckdb.Error:
+        return ""
+    try:
+        if snapshot is not None:
+            con.execute(f"set variable nir_snapshot = date '{snapshot.isoformat()}'")
+        rows = con.execute(
+            "select sjekk, string_agg(coalesce(verdi, '') || case when antall > 1 "
+            "then ' x' || antall else '' end, ', ' order by antall desc, verdi) "
+            f"filter (where verdi is not null), sum(antall) from ({sql}) "
+            "group by sjekk order by sjekk"
+        ).fetchall()
+    except duckdb.Error:
+        return ""
+    finally:
+        con.close()
+    found = [f"{sjekk} ({(values or f'{n} rows')[:80]})" for sjekk, values, n in rows]
+    return ": " + "; ".join(found) if found else ""
 
 
 def _seed_fingerprint(settings: Settings) -> str:
@@ -341,11 +380,17 @@ def build(
         )
     from nir.warehouse import writer_lock
 
-    args = ["build", "--quiet", "--exclude", "resource_type:seed", *PUBLISHING]
+    # The models and their tests, never the seeds (seed() loads them when they change). The
+    # seeds are not excluded by type: that excludes every test that reads one too (a check
+    # against a code list), which is how twelve such tests once never ran in a build.
+    if controls_only:
+        selector = f"{CONTROLS_SELECTOR} {CHECKED_SEEDS}"
+        args = ["build", "--quiet", "--select", selector, "--indirect-selection", "cautious"]
+        args += ["--exclude", "resource_type:seed", *PUBLISHING]
+    else:
+        args = ["build", "--quiet", "--select", "path:models", "--exclude", *PUBLISHING]
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
-    if controls_only:
-        args += ["--select", CONTROLS_SELECTOR, "--indirect-selection", "cautious"]
     with writer_lock(settings):
         seed(settings, snapshot)
         faults.point("build:before_dbt")
