@@ -7,6 +7,7 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 from fixtures.raw import create_raw, insert
 
@@ -107,7 +108,7 @@ def _person(**changes: object) -> dict:
     """One valid raw person row; ``changes`` override columns."""
     row = dict(
         nir_lopenr=1, fnr_pseudonym="p", fnr_gyldig=True, kjonn="K",
-        fodselsdato=date(1990, 1, 1), landbakgrunn="SYR", bosatt_kommune="0301",
+        fodselsaar=1990, landbakgrunn="SYR", bosatt_kommune="0301",
         regelverk="INTROL", kategori="RETT_OG_PLIKT", skjermet=False,
         endret_tid=datetime(2024, 1, 1),
     )  # fmt: skip
@@ -268,3 +269,54 @@ def test_dbt_on_a_warehouse_another_process_holds_says_busy(tmp_path: Path, in_p
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.integration
+def test_a_process_parses_the_project_once_and_again_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt's parse is kept between the commands of one process (a worker builds and publishes
+    every month), and a changed model is parsed again before it is built."""
+    import shutil
+
+    from dbt.cli.main import dbtRunner
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    s = load_settings(data_dir=tmp_path / "data", dbt_project_dir=project)
+    create_raw(s.warehouse)
+    snap = date(2024, 2, 1)
+    insert(s.warehouse, snap, "personer", [_person()])
+    commands: list[str] = []
+    invoke = dbtRunner.invoke
+
+    def spy(self, args, **kwargs):  # the real dbt, only counted
+        commands.append(args[0])
+        return invoke(self, args, **kwargs)
+
+    monkeypatch.setattr(dbtRunner, "invoke", spy)
+    build(s, snap)
+    build(s, snap)
+    assert commands.count("parse") == 1
+    assert commands.count("build") == 2
+
+    model = project / "models" / "intermediate" / "int_regioner.sql"
+    model.write_text(
+        model.read_text("utf-8").replace(
+            "select 'land' as nivaa, '0000' as region, 'Norge' as region_navn",
+            "select 'land' as nivaa, '0000' as region, 'Noreg' as region_navn",
+        ),
+        "utf-8",
+    )
+    build(s, snap)
+    assert commands.count("parse") == 2
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        navn = con.execute(
+            "select region_navn from intermediate.int_regioner where region = '0000'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert navn == ("Noreg",)
