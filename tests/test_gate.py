@@ -293,6 +293,29 @@ def test_publication_suite_fails_on_a_cell_status_that_does_not_match_its_figure
     assert "tiltak_aar.timer 2024/land/0000" in msg
 
 
+def test_publication_suite_fails_on_an_unflagged_row_and_a_share_above_one(
+    settings, published, tmp_path
+):
+    """The two rules of the cell checks no other test breaks: a row with a hidden count is
+    flagged ``prikket``; a share lies in [0, 1]."""
+    with pytest.raises(PublicationRejected) as exc:
+        _audit(
+            settings,
+            published,
+            tmp_path,
+            "update statistikk.deltakelse_aar set avsluttede = null, "
+            f"avsluttede_status = ':', prikket = false where {BERGEN_2024}; "
+            "update statistikk.resultater_aar set andel_direkte_overgang = 1.5 "
+            "where nivaa = 'land' and aar = 2023 and kjonn = 'alle' "
+            "and landbakgrunn_gruppe = 'alle'",
+        )
+    msg = str(exc.value)
+    assert "a hidden cell's row not flagged prikket: " in msg
+    assert "deltakelse_aar.avsluttede 2024/kommune/4601/alle/alle" in msg
+    assert "a share outside [0, 1]: 1 of" in msg
+    assert "resultater_aar.andel_direkte_overgang 2023/land/0000/alle/alle" in msg
+
+
 def test_publication_suite_passes_on_published_database(settings, published, tmp_path):
     result = _audit(settings, published, tmp_path, "select 1")
     assert result.passed

@@ -21,7 +21,6 @@ import duckdb
 import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.expectations.row_conditions import AndCondition, Column, Condition
 
 from nir.catalog import PublishedTable
 from nir.config import Settings
@@ -57,10 +56,32 @@ CELL_COLUMNS = (  # the frame of cells (see _cells)
 )
 
 
-def _true(*columns: str) -> Condition:
-    """Rows where every one of the boolean ``columns`` is true (a GX row condition)."""
-    conds = [Column(c) == True for c in columns]  # noqa: E712 (GX's condition, not Python's)
-    return conds[0] if len(conds) == 1 else AndCondition(conditions=conds)
+def _judged(celler: pd.DataFrame) -> pd.DataFrame:
+    """The cells as each rule judges them, one column per rule: the judged value where the
+    rule applies, null elsewhere (GX's column expectations skip nulls; a pair is skipped
+    where both are null). The same checks as a GX row condition per expectation, which GX
+    applies by filtering the whole frame with pandas' query for each (a third of the
+    suite's time); same rows, positions and so names (``describe``)."""
+    verdi = pd.to_numeric(celler["verdi"], errors="coerce").astype(float)
+    flag = {
+        c: celler[c].fillna(False).astype(bool)
+        for c in ("telling", "andel", "skjules_med", "grunnlag_skjult", "rad_har_skjult_telling")
+    }
+    shown, blank = verdi.notna(), verdi.isna()
+    return pd.DataFrame(
+        {
+            "telling": verdi.where(flag["telling"]),
+            "prikket_der_skjult": celler["prikket"]
+            .astype(object)
+            .where(flag["rad_har_skjult_telling"]),
+            "skjules_med_skjult": verdi.where(flag["skjules_med"] & flag["grunnlag_skjult"]),
+            "andel": verdi.where(flag["andel"]),
+            "andel_grunnlag_skjult": verdi.where(flag["andel"] & flag["grunnlag_skjult"]),
+            "status_tom": celler["status"].astype(object).where(blank),
+            "status_vist": celler["status"].astype(object).where(shown),
+            "rad_status_vist": celler["rad_status"].astype(object).where(shown),
+        }
+    )
 
 
 class _CellNames:
@@ -183,8 +204,6 @@ def build(
     celler = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else None
     if celler is None or not len(celler):  # no table at all: the column checks say so
         celler = pd.DataFrame(columns=CELL_COLUMNS)
-    blank = Column("verdi").is_null()
-    shown = Column("verdi").is_not_null()
     checks = [
         Check(
             "kolonner",
@@ -210,35 +229,30 @@ def build(
         ),
         Check(
             "celler",
-            celler,
+            _judged(celler),
             [
                 gxe.ExpectColumnValuesToNotBeInSet(
-                    column="verdi",
+                    column="telling",
                     value_set=small,
-                    row_condition=_true("telling"),
                     meta={"severity": HARD, "label": f"a count visible below {threshold}"},
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
-                    column="prikket",
+                    column="prikket_der_skjult",
                     value_set=[True],
-                    row_condition=_true("rad_har_skjult_telling"),
                     meta={"severity": HARD, "label": "a hidden cell's row not flagged prikket"},
                 ),
                 gxe.ExpectColumnValuesToBeNull(
-                    column="verdi",
-                    row_condition=_true("skjules_med", "grunnlag_skjult"),
+                    column="skjules_med_skjult",
                     meta={"severity": HARD, "label": "a measure shown where its count is hidden"},
                 ),
                 gxe.ExpectColumnValuesToBeBetween(
-                    column="verdi",
+                    column="andel",
                     min_value=0,
                     max_value=SHARE_MAX,
-                    row_condition=_true("andel"),
                     meta={"severity": HARD, "label": f"a share outside [0, {SHARE_MAX:g}]"},
                 ),
                 gxe.ExpectColumnValuesToBeNull(
-                    column="verdi",
-                    row_condition=_true("andel", "grunnlag_skjult"),
+                    column="andel_grunnlag_skjult",
                     meta={
                         "severity": HARD,
                         "label": "a share shown with a hidden count or its denominator "
@@ -246,15 +260,13 @@ def build(
                     },
                 ),
                 gxe.ExpectColumnValuesToBeInSet(
-                    column="status",
+                    column="status_tom",
                     value_set=[HIDDEN, NO_FIGURE],
-                    row_condition=blank,
                     meta={"severity": HARD, "label": "a blank cell not marked ':' or '..'"},
                 ),
                 gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A="status",
-                    column_B="rad_status",
-                    row_condition=shown,
+                    column_A="status_vist",
+                    column_B="rad_status_vist",
                     meta={
                         "severity": HARD,
                         "label": "a shown figure not marked with its row's status",
