@@ -247,6 +247,35 @@ def test_reader_sees_old_or_new_figures_never_an_error(settings, tmp_path):
     assert os.stat(db).st_mode & 0o777 == 0o644
 
 
+def test_an_audit_that_fails_while_the_tables_are_written_publishes_nothing(
+    settings, monkeypatch
+):
+    """The audit runs while the tables are written and checked, and is awaited by the
+    publication suite's last check: an audit that raises there (a declared relation the
+    figures break) rejects the publication as it did when it ran first."""
+    from nir.gate import PublicationRejected
+    from nir.publication import attack
+
+    settings = settings.model_copy(update={"disclosure_processes": 1})  # the patch: here
+    db = _publish(settings, S1)
+    before = db.read_bytes()
+    make_snapshot(settings, S2)
+    run_gate(settings, S2)
+
+    def broken(*args, **kwargs):
+        raise ValueError("the visible cells violate relation(s) deltakelse_aar.deltakere")
+
+    monkeypatch.setattr(attack, "audit_publication", broken)
+    with pytest.raises(PublicationRejected, match="publication audit failed for 2024-03-01"):
+        publish(settings, S2)
+    assert db.read_bytes() == before
+    assert not list(settings.published_dir.glob("*.tmp-*"))
+    assert not settings.disclosure_cache.exists()  # the next run decides every year afresh
+    monkeypatch.undo()
+    publish(settings, S2)  # and then publishes
+    assert json.loads(settings.published_record.read_text())["snapshot"] == "2024-03-01"
+
+
 def test_a_weakened_suppression_is_caught_by_the_audit_and_publishes_nothing(settings, monkeypatch):
     from nir.gate import PublicationRejected, verdict
     from nir.publication import suppression

@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
@@ -56,7 +56,9 @@ class Check:
     """One DataFrame and the expectations to validate it with."""
 
     asset: str  # a name for the DataFrame, e.g. "programmer"
-    frame: Any  # pandas.DataFrame
+    # a pandas.DataFrame, or a function returning it, called when the check's turn comes (a
+    # frame still being computed beside the checks before it, as the disclosure audit is)
+    frame: Any
     expectations: list[Any] = field(default_factory=list)  # GX Expectation objects
     # names a row in failure messages: a column of ``frame``, or a function of the row's
     # position (for frames too large to carry a text per row)
@@ -193,6 +195,8 @@ def run_suite(settings: Settings, suite: str, snapshot: str, checks: list[Check]
     for check in checks:
         if not check.expectations:
             continue
+        if callable(check.frame):
+            check = replace(check, frame=check.frame())
         asset = source.add_dataframe_asset(check.asset)
         batch_def = asset.add_batch_definition_whole_dataframe(f"{check.asset}_whole")
         gx_suite = context.suites.add(gx.ExpectationSuite(name=f"{suite}.{check.asset}"))
@@ -578,7 +582,8 @@ def validate_publication(
     """Validate a statistics database after disclosure control; raise if a hard check fails.
 
     ``audit`` is the independent audit's findings as a DataFrame (``celle``, ``primaer``,
-    ``melding``). The outcomes are recorded in ``gate.resultater`` as suite
+    ``melding``), or a function returning them: called after the other checks have run, so
+    the audit can run beside them. The outcomes are recorded in ``gate.resultater`` as suite
     ``avsloringskontroll``, so a rejected publication also rejects the snapshot's verdict.
     The caller holds the warehouse's writer lock.
     """

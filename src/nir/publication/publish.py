@@ -373,7 +373,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     from nir.gate import validate_publication
     from nir.publication.jsonstat import write_jsonstat
     from nir.publication.suppression import ComponentCache
-    from nir.publication.years import YearCache, protect_and_audit
+    from nir.publication.years import YearCache, decide_years
 
     catalog = load_catalog(settings)
     labels = load_label_tables(settings)
@@ -383,8 +383,22 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
     figures = {t: frames[t] for t in catalog}
     components = ComponentCache(settings.suppression_cache)
     years = YearCache(settings.disclosure_cache)
+
+    def rejected(exc: ValueError) -> PublicationRejected:
+        return PublicationRejected(
+            f"publication audit failed for {snapshot}: {str(exc)[:300]}; fix the declaration "
+            "(meta.publisert) or the model, then publish again"
+        )
+
+    pub = settings.published_dir
+    pub.mkdir(parents=True, exist_ok=True)
+    _cleanup(settings, keep=set())
+    published_at = datetime.now(UTC).isoformat(timespec="seconds")
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = pub / f"{settings.published_db.name}.tmp-{run_id}"
+    folders = {kind: pub / f"{kind}-{run_id}" for kind in DERIVED}
     try:
-        protected, audit = protect_and_audit(
+        decided = decide_years(
             figures,
             catalog,
             threshold=int(settings.suppression_threshold),
@@ -394,28 +408,27 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             processes=_disclosure_processes(settings),
         )
     except ValueError as exc:  # a declared relation the figures break: nothing is published
-        raise PublicationRejected(
-            f"publication audit failed for {snapshot}: {str(exc)[:300]}; fix the declaration "
-            "(meta.publisert) or the model, then publish again"
-        ) from exc
-    components.save()
-    years.save()
-    log.info(
-        "disclosure control: years %s kept from the last publication, %s decided and audited "
-        "(%d components read, %d solved)",
-        years.hits or "none",
-        years.misses or "none",
-        components.hits,
-        components.misses,
-    )
-    pub = settings.published_dir
-    pub.mkdir(parents=True, exist_ok=True)
-    _cleanup(settings, keep=set())
-    published_at = datetime.now(UTC).isoformat(timespec="seconds")
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    tmp = pub / f"{settings.published_db.name}.tmp-{run_id}"
-    folders = {kind: pub / f"{kind}-{run_id}" for kind in DERIVED}
+        raise rejected(exc) from exc
+    protected = decided.protected
+
+    def audited() -> pd.DataFrame:
+        """The audit's findings, waited for when the publication suite reaches them."""
+        try:
+            return decided.audit().frame()
+        except ValueError as exc:
+            raise rejected(exc) from exc
+
     try:
+        components.save()
+        log.info(
+            "disclosure control: years %s kept from the last publication, %s decided and "
+            "audited (%d components read, %d solved; the audit runs while the tables are "
+            "written and checked)",
+            years.hits or "none",
+            years.misses or "none",
+            components.hits,
+            components.misses,
+        )
         con = duckdb.connect()
         try:
             con.execute(f"attach {_lit(str(tmp))} as ny")
@@ -431,7 +444,8 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
                     con, lt.name, frames[lt.name], types[lt.name], lt.description, lt.column_docs
                 )
             faults.point("publish:written")
-            validate_publication(settings, con, snapshot, catalog, audit.frame())
+            validate_publication(settings, con, snapshot, catalog, audited)
+            years.save()  # every decided year audited by now
             faults.point("publish:audited")
             rows = {
                 t: con.execute(f"select count(*) from {SCHEMA}.{t}").fetchone()[0] for t in catalog
@@ -452,6 +466,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         os.chmod(tmp, 0o644)
         digest = _sha256(tmp)
     except BaseException as exc:
+        decided.close()
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
         for folder in folders.values():
@@ -480,7 +495,7 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             "primary": protected.primary,
             "secondary": protected.secondary,
             "hidden_by_rule": protected.hidden_by_rule,
-            **audit.summary(),
+            **decided.audit().summary(),
         },
     }
     atomic_write_text(settings.published_record, json.dumps(record, indent=2, ensure_ascii=False))

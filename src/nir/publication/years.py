@@ -27,6 +27,11 @@ merged into the caller's cache, so the result and the files written do not depen
 years were shared (``tests/test_disclosure_years.py``). A monthly publication decides one or
 two years; a first publication, a demo month with old years corrected or a new threshold
 decides them all.
+
+The audit of the decided years runs in children of the fork server while the caller writes
+the protected tables and checks them (:class:`Decided`): the audit of the largest year is the
+longest chain of a publication, and the writing needs only the decision. Its verdict is
+awaited before anything is published (the publication suite's last check).
 """
 
 from __future__ import annotations
@@ -255,23 +260,32 @@ class YearCache:
         write_kept(self.path, self.VERSION, "years", self._used, mode=0o600)
 
 
-def _decide(
+def _hide(
     sub: dict[str, pd.DataFrame],
     catalog: dict[str, PublishedTable],
     threshold: int,
     min_share_denominator: int,
     components: ComponentCache | None,
-) -> _Outcome:
-    """One year's verdict: disclosure control, then the audit of what it leaves visible."""
-    hidden = disclosure.decide(
+) -> Hidden:
+    """One year's cells to hide (disclosure control)."""
+    return disclosure.decide(
         sub,
         catalog,
         threshold=threshold,
         min_share_denominator=min_share_denominator,
         cache=components,
     )
+
+
+def _audit(
+    sub: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    hidden: Hidden,
+) -> Attack:
+    """The independent audit of one year's tables as disclosure control left them."""
     protected = disclosure.apply(sub, catalog, hidden)
-    return _Outcome(hidden, attack.audit_publication(protected.frames, sub, catalog, threshold))
+    return attack.audit_publication(protected.frames, sub, catalog, threshold)
 
 
 def _decide_in_child(
@@ -281,14 +295,26 @@ def _decide_in_child(
     min_share_denominator: int,
     components: Path | None,
 ) -> tuple[list[_Outcome], dict[str, str], int, int]:
-    """:func:`_decide` of each year in ``subs``, in a child process; ``components``: the file
-    of the caller's component cache (read here, as the caller read it). Returns what the
-    cache read and solved too, for the caller to merge."""
+    """:func:`_hide` and :func:`_audit` of each year in ``subs``, in a child process;
+    ``components``: the file of the caller's component cache (read here, as the caller read
+    it). Returns what the cache read and solved too, for the caller to merge."""
     cache = suppression.ComponentCache(components) if components is not None else None
-    outcomes = [_decide(sub, catalog, threshold, min_share_denominator, cache) for sub in subs]
+    outcomes = []
+    for sub in subs:
+        hidden = _hide(sub, catalog, threshold, min_share_denominator, cache)
+        outcomes.append(_Outcome(hidden, _audit(sub, catalog, threshold, hidden)))
     if cache is None:
         return outcomes, {}, 0, 0
     return outcomes, cache.used(), cache.hits, cache.misses
+
+
+def _audit_in_child(
+    work: list[tuple[dict[str, pd.DataFrame], Hidden]],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+) -> list[Attack]:
+    """:func:`_audit` of each (year's tables, their hidden cells) in ``work``, in a child."""
+    return [_audit(sub, catalog, threshold, hidden) for sub, hidden in work]
 
 
 def cores() -> int:
@@ -327,24 +353,26 @@ def _shares(sizes: dict[int, int], n: int) -> list[list[int]]:
     return shares
 
 
-def _decide_years(
+def _hide_years(
     todo: dict[int, dict[str, pd.DataFrame]],
     catalog: dict[str, PublishedTable],
     threshold: int,
     min_share_denominator: int,
     components: ComponentCache | None,
     processes: int,
-) -> dict[int, _Outcome]:
-    """The verdict of every year in ``todo``, on up to ``processes`` processes: this one
-    takes the first share, a child of the fork server each of the others."""
+) -> tuple[dict[int, Hidden], dict[int, Attack]]:
+    """The cells to hide of every year in ``todo``, on up to ``processes`` processes: this
+    one takes the first share (the largest year first), a child of the fork server each of
+    the others, and a child audits its years too. Returns the cells to hide of every year
+    and the audit of the years a child decided."""
     n = min(processes, len(todo))
     if n <= 1:
-        return {
-            y: _decide(sub, catalog, threshold, min_share_denominator, components)
+        hidden = {
+            y: _hide(sub, catalog, threshold, min_share_denominator, components)
             for y, sub in todo.items()
         }
-    sizes = {y: sum(len(f) for f in sub.values()) for y, sub in todo.items()}
-    mine, *theirs = _shares(sizes, n)
+        return hidden, {}
+    mine, *theirs = _shares(_sizes(todo), n)
     path = components.path if components is not None else None
     batch = fork_server().start(
         [
@@ -355,20 +383,117 @@ def _decide_years(
             for share in theirs
         ]
     )
-    out: dict[int, _Outcome] = {}
+    hidden: dict[int, Hidden] = {}
+    audited: dict[int, Attack] = {}
     try:
         for y in mine:
-            out[y] = _decide(todo[y], catalog, threshold, min_share_denominator, components)
+            hidden[y] = _hide(todo[y], catalog, threshold, min_share_denominator, components)
     finally:
         batch.wait()  # even when this share raised: the server stays in step
     for share, (outcomes, used, hits, misses) in zip(theirs, batch.results(), strict=True):
         if components is not None:
             components.merge(used, hits, misses)
-        out.update(zip(share, outcomes, strict=True))
-    return out
+        for y, o in zip(share, outcomes, strict=True):
+            hidden[y], audited[y] = o.hidden, o.attack
+    return hidden, audited
 
 
-def protect_and_audit(
+def _sizes(todo: dict[int, dict[str, pd.DataFrame]]) -> dict[int, int]:
+    return {y: sum(len(f) for f in sub.values()) for y, sub in todo.items()}
+
+
+class Decided:
+    """Disclosure control of every year, decided; its audit running beside the caller.
+
+    :attr:`protected` is the publication as disclosure control leaves it, ready to write;
+    :meth:`audit` is the independent audit's verdict on it. With more than one process a
+    child that decided years has audited them too, and the years this process decided (the
+    largest) are audited in children of the fork server while the caller writes and checks
+    the tables: the audit of the largest year is a publication's longest chain. With one
+    process, :meth:`audit` audits them itself. :meth:`audit` (or :meth:`close`) must be called: the
+    fork server runs one batch at a time."""
+
+    def __init__(
+        self,
+        protected: Protected,
+        kept: dict[int, _Outcome],
+        decided: dict[int, tuple[str, dict[str, pd.DataFrame], Hidden]],
+        audited: dict[int, Attack],
+        order: list[int],
+        catalog: dict[str, PublishedTable],
+        threshold: int,
+        years: YearCache | None,
+        processes: int,
+    ) -> None:
+        self.protected = protected
+        self._kept = kept
+        self._decided = decided
+        self._done = dict(audited)
+        self._order = order
+        self._catalog = catalog
+        self._threshold = threshold
+        self._years = years
+        self._verdict: Attack | None = None
+        self._shares: list[list[int]] = []
+        self._batch = None
+        rest = {y: d for y, d in decided.items() if y not in self._done}
+        if processes > 1 and rest:  # this process's share: audited in children meanwhile
+            sizes = _sizes({y: sub for y, (_, sub, _) in rest.items()})
+            self._shares = _shares(sizes, min(processes, len(rest)))
+            self._batch = fork_server().start(
+                [
+                    (
+                        _audit_in_child,
+                        ([(rest[y][1], rest[y][2]) for y in share], catalog, threshold),
+                    )
+                    for share in self._shares
+                ]
+            )
+
+    def audit(self) -> Attack:
+        """The audit's verdict over every year (kept years read back, decided ones audited);
+        the decided years go into the year cache. Raises ``ValueError`` as the audit does."""
+        if self._verdict is not None:
+            return self._verdict
+        done = self._done
+        if self._batch is not None:
+            batch, self._batch = self._batch, None
+            for share, attacks in zip(self._shares, batch.results(), strict=True):
+                done.update(zip(share, attacks, strict=True))
+        for y, (_, sub, hidden) in self._decided.items():
+            if y not in done:
+                done[y] = _audit(sub, self._catalog, self._threshold, hidden)
+        outcomes = []
+        for y in self._order:
+            if y in self._kept:
+                outcomes.append(self._kept[y])
+                continue
+            key, _, hidden = self._decided[y]
+            outcome = _Outcome(hidden, done[y])
+            if self._years is not None:
+                self._years.put(key, outcome)
+            outcomes.append(outcome)
+        results = [o.attack.result for o in outcomes]
+        self._verdict = Attack(
+            AuditResult(
+                hidden=sum(r.hidden for r in results),
+                primary_hidden=sum(r.primary_hidden for r in results),
+                secondary_hidden=sum(r.secondary_hidden for r in results),
+                recoverable=[f for r in results for f in r.recoverable],
+                narrow=[f for r in results for f in r.narrow],
+            ),
+            sum(o.attack.hidden for o in outcomes),
+        )
+        return self._verdict
+
+    def close(self) -> None:
+        """Wait for the audit's children without reading their verdict (after an error)."""
+        if self._batch is not None:
+            batch, self._batch = self._batch, None
+            batch.wait()
+
+
+def decide_years(
     frames: dict[str, pd.DataFrame],
     catalog: dict[str, PublishedTable],
     *,
@@ -377,11 +502,13 @@ def protect_and_audit(
     years: YearCache | None = None,
     components: ComponentCache | None = None,
     processes: int = 1,
-) -> tuple[Protected, Attack]:
-    """:func:`~nir.publication.disclosure.protect` and
-    :func:`~nir.publication.attack.audit_publication` of ``frames``, year by year; a year
-    whose inputs are in ``years`` is read from it, the others are decided on up to
-    ``processes`` processes. Raises ``ValueError`` as the audit does."""
+) -> Decided:
+    """:func:`~nir.publication.disclosure.protect` of ``frames``, year by year, with the
+    audit (:func:`~nir.publication.attack.audit_publication`) started: a year whose inputs
+    are in ``years`` is read from it, the others are decided on up to ``processes``
+    processes and audited in children while the caller goes on (see :class:`Decided`).
+    Raises ``ValueError`` as disclosure control does; the audit raises from
+    :meth:`Decided.audit`."""
     of_row = reference_years(frames, catalog)
     parts = sorted({int(y) for arr in of_row.values() for y in np.unique(arr).tolist()}) or [ALL]
     positions = {y: {name: np.flatnonzero(of_row[name] == y) for name in catalog} for y in parts}
@@ -399,7 +526,7 @@ def protect_and_audit(
             kept[y] = outcome
             if years is not None:
                 years.hits.append(y)
-    decided = _decide_years(
+    hidden_of, audited = _hide_years(
         {y: sub for y, (_, sub) in todo.items()},
         catalog,
         threshold,
@@ -407,43 +534,67 @@ def protect_and_audit(
         components,
         processes,
     )
-    for y, (key, _) in todo.items():
-        if years is not None:
-            years.put(key, decided[y])
-            years.misses.append(y)
-    outcomes = [(y, kept[y] if y in kept else decided[y]) for y in parts]
+    if years is not None:
+        years.misses.extend(todo)
+    hidden = {y: kept[y].hidden if y in kept else hidden_of[y] for y in parts}
 
     masks: dict[str, dict[str, np.ndarray]] = {}
     prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
-    for y, o in outcomes:
-        for name, cols in o.hidden.masks.items():
+    for y, h in hidden.items():
+        for name, cols in h.masks.items():
             rows = positions[y][name]
             for col, m in cols.items():
                 full = masks.setdefault(name, {}).setdefault(
                     col, np.zeros(len(frames[name]), dtype=bool)
                 )
                 full[rows[m]] = True
-        for name, p in o.hidden.prikket.items():
+        for name, p in h.prikket.items():
             prikket[name][positions[y][name][p]] = True
     for name in catalog:
         masks.setdefault(name, {})
     total = Hidden(
         masks=masks,
         prikket=prikket,
-        cells=sum(o.hidden.cells for _, o in outcomes),
-        primary=sum(o.hidden.primary for _, o in outcomes),
-        secondary=sum(o.hidden.secondary for _, o in outcomes),
-        hidden_by_rule=sum(o.hidden.hidden_by_rule for _, o in outcomes),
+        cells=sum(h.cells for h in hidden.values()),
+        primary=sum(h.primary for h in hidden.values()),
+        secondary=sum(h.secondary for h in hidden.values()),
+        hidden_by_rule=sum(h.hidden_by_rule for h in hidden.values()),
     )
-    results = [o.attack.result for _, o in outcomes]
-    verdict = Attack(
-        AuditResult(
-            hidden=sum(r.hidden for r in results),
-            primary_hidden=sum(r.primary_hidden for r in results),
-            secondary_hidden=sum(r.secondary_hidden for r in results),
-            recoverable=[f for r in results for f in r.recoverable],
-            narrow=[f for r in results for f in r.narrow],
-        ),
-        sum(o.attack.hidden for _, o in outcomes),
+    return Decided(
+        disclosure.apply(frames, catalog, total),
+        kept,
+        {y: (key, sub, hidden_of[y]) for y, (key, sub) in todo.items()},
+        audited,
+        parts,
+        catalog,
+        threshold,
+        years,
+        processes,
     )
-    return disclosure.apply(frames, catalog, total), verdict
+
+
+def protect_and_audit(
+    frames: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    *,
+    threshold: int,
+    min_share_denominator: int,
+    years: YearCache | None = None,
+    components: ComponentCache | None = None,
+    processes: int = 1,
+) -> tuple[Protected, Attack]:
+    """:func:`decide_years` and its audit, one after the other. Raises ``ValueError`` as
+    disclosure control and the audit do."""
+    decided = decide_years(
+        frames,
+        catalog,
+        threshold=threshold,
+        min_share_denominator=min_share_denominator,
+        years=years,
+        components=components,
+        processes=processes,
+    )
+    try:
+        return decided.protected, decided.audit()
+    finally:
+        decided.close()
