@@ -20,8 +20,8 @@ import duckdb
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
+from nir.checks import HARD, WARNING, Check
 from nir.config import Settings
-from nir.gate import HARD, WARNING, Check
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

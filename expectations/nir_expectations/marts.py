@@ -17,8 +17,8 @@ import pandas as pd
 from great_expectations.expectations.row_conditions import Column
 
 from nir.catalog import PublishedTable, load_catalog, shared_margins
+from nir.checks import HARD, Check, by_position
 from nir.config import Settings
-from nir.gate import HARD, Check, by_position
 from nir_expectations._warehouse import schema_columns
 
 REGION_COLS = ("nivaa", "region", "region_navn")

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from nir.catalog import PublishedTable
+from nir.checks import HARD, Check
 from nir.config import Settings
-from nir.gate import HARD, Check
 from nir_expectations._warehouse import columns as _columns
 
 IDENTIFIER_COLUMNS = frozenset(

@@ -24,8 +24,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
@@ -33,11 +32,12 @@ from typing import Any
 
 import duckdb
 
+from nir.checks import HARD, Check, by_position
 from nir.config import Settings
 from nir.errors import NirError
 from nir.files import atomic_write_text
+from nir.warehouse.results import RESULTS_TABLE, ensure_results_table
 
-HARD, WARNING = "hard", "warning"
 SUITES = ("completeness", "marts", "publication")
 
 
@@ -49,20 +49,6 @@ class GateFailed(NirError):
 
 class PublicationRejected(GateFailed):
     """The new statistics database failed the publication suite: it was not published."""
-
-
-@dataclass
-class Check:
-    """One DataFrame and the expectations to validate it with."""
-
-    asset: str  # a name for the DataFrame, e.g. "programmer"
-    # a pandas.DataFrame, or a function returning it, called when the check's turn comes (a
-    # frame still being computed beside the checks before it, as the disclosure audit is)
-    frame: Any
-    expectations: list[Any] = field(default_factory=list)  # GX Expectation objects
-    # names a row in failure messages: a column of ``frame``, or a function of the row's
-    # position (for frames too large to carry a text per row)
-    describe: str | Callable[[int], str] | None = None
 
 
 @dataclass
@@ -302,12 +288,6 @@ def _describer(check: Check) -> Any:
     return by_position(check.frame[check.describe])
 
 
-def by_position(names: Any) -> Callable[[int], str]:
-    """Row position -> its entry of ``names`` (a Series as long as the frame): a ``describe``
-    for a frame that leaves its descriptions out (GX hashes and filters every column)."""
-    return lambda i: str(names.iloc[int(i)]) if 0 <= int(i) < len(names) else str(i)
-
-
 def _outcome(suite: str, asset: str, r: dict[str, Any], describe: Any = None) -> Outcome:
     cfg = r["expectation_config"]
     meta = cfg.get("meta") or {}
@@ -388,29 +368,6 @@ def _write_json(path: Path, doc: dict[str, Any]) -> Path:
 
 
 # --- the gate's verdict, as data ---------------------------------------------------------------
-RESULTS_TABLE = "gate.resultater"
-_RESULTS_DDL = f"""
-    create table if not exists {RESULTS_TABLE} (
-        snapshot_date date not null,
-        kjoring_id varchar not null,
-        kjoring_tid timestamp not null,
-        suite varchar not null,
-        sjekk varchar not null,
-        alvorlighet varchar not null,
-        bestatt boolean not null,
-        observert varchar,
-        grense varchar,
-        detalj varchar
-    )
-"""
-
-
-def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``gate.resultater`` (a dbt source) when it does not exist."""
-    con.execute("create schema if not exists gate")
-    con.execute(_RESULTS_DDL)
-
-
 def record_outcomes(
     settings: Settings, snapshot: date, suite: str, outcomes: list[Outcome], run_at: datetime
 ) -> None:

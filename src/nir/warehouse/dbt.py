@@ -439,8 +439,8 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
     are decided there, from the gate's verdicts (``gate.resultater``). ``snapshot`` is the
     newest snapshot (``NIR_SNAPSHOT``).
     """
-    from nir.gate import ensure_results_table
     from nir.warehouse import connect, writer_lock
+    from nir.warehouse.results import ensure_results_table
 
     args = ["build", "--quiet", "--select", *PUBLISHING, "--exclude-resource-type", "unit_test"]
     with writer_lock(settings):
