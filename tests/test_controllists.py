@@ -12,7 +12,8 @@ import pytest
 from test_gate_fixtures import make_snapshot
 
 from nir.config import load_settings
-from nir.kommune.controllists import neutralise, reference_year, write_control_lists
+from nir.kommune.controllists import write_control_lists
+from nir.kommune.output import neutralise, reference_year
 
 SNAP = date(2024, 2, 1)
 

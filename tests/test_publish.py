@@ -247,9 +247,7 @@ def test_reader_sees_old_or_new_figures_never_an_error(settings, tmp_path):
     assert os.stat(db).st_mode & 0o777 == 0o644
 
 
-def test_an_audit_that_fails_while_the_tables_are_written_publishes_nothing(
-    settings, monkeypatch
-):
+def test_an_audit_that_fails_while_the_tables_are_written_publishes_nothing(settings, monkeypatch):
     """The audit runs while the tables are written and checked, and is awaited by the
     publication suite's last check: an audit that raises there (a declared relation the
     figures break) rejects the publication as it did when it ran first."""

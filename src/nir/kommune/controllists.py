@@ -34,6 +34,9 @@ from typing import Any
 import duckdb
 
 from nir.config import Settings
+from nir.kommune.output import (
+    private_dir,
+)
 
 COLUMNS = (
     "programkommune",
@@ -53,33 +56,6 @@ KVALITET_COLUMNS = (
     "funn",
     "andel_uten_funn",
 )
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """Make a text field safe for spreadsheets: a leading formula character gets a ``'``."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def reference_year(settings: Settings, snapshot: date) -> int:
-    """The reference year whose annual deadline is the next one on or after ``snapshot``."""
-    if snapshot <= settings.annual_deadline(snapshot.year - 1):
-        return snapshot.year - 1
-    return snapshot.year
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-
-
-def _open_private(path: Path, encoding: str) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -289,16 +265,6 @@ def _read_history(settings: Settings, snapshot: date, data: Lagerdata) -> None:
         con.close()
 
 
-def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
-    return Environment(
-        loader=PackageLoader("nir.kommune", "templates"),
-        autoescape=True,  # every value is escaped, whatever the template's extension
-        undefined=StrictUndefined,
-    )
-
-
 def write_control_lists(settings: Settings, snapshot: date) -> Path:
     """Write the restricted database, the index and each kommune's pack; returns their folder."""
     from nir.kommune import packs
@@ -308,15 +274,15 @@ def write_control_lists(settings: Settings, snapshot: date) -> Path:
         rows, kommuner = _read(settings, snapshot)
         data = Lagerdata(rows, kommuner)
         _read_figures(settings, snapshot, packs.fjoraar(snapshot), data)
-        _private_dir(settings.kontroll_dir)
+        private_dir(settings.kontroll_dir)
         _write_database(settings, snapshot)
         _read_history(settings, snapshot, data)
 
     lister = settings.kontroll_dir / "lister"
-    _private_dir(lister)
+    private_dir(lister)
     final = lister / snapshot.isoformat()
     tmp = lister / f".{snapshot.isoformat()}.tmp-{uuid.uuid4().hex[:8]}"
-    _private_dir(tmp)
+    private_dir(tmp)
     try:
         packs.write_packs(settings, snapshot, data, tmp)
         old = None

@@ -137,11 +137,11 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     """Write the index and every kommune's pack into ``folder`` (the snapshot's tmp folder)."""
     from nir.contracts import kommuner as kl
     from nir.kommune.charts import Request, draw_all
-    from nir.kommune.controllists import (
-        _environment,
-        _open_private,
-        _private_dir,
+    from nir.kommune.output import (
+        environment,
         neutralise,
+        open_private,
+        private_dir,
         reference_year,
     )
     from nir.kommune.tracker import kommunetekst, pst
@@ -154,7 +154,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     uttrekk = snapshot.strftime("%d.%m.%Y")
     forrige = data.forrige.strftime("%d.%m.%Y") if data.forrige else None
     ifjor = fjoraar(snapshot)
-    env = _environment()
+    env = environment()
     pakke_mal = env.get_template("kommunepakke.html.j2")
     maal = settings.tracker_target_share
 
@@ -179,12 +179,12 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
             naa_per.get(kommune, []), for_per.get(kommune) if data.forrige else None, alle_naa
         )
         sub = folder / kommune
-        _private_dir(sub)
+        private_dir(sub)
         stem = f"{kommune}_{snapshot.isoformat()}"
 
         # --- control list CSV ----------------------------------------------------------------
         kl_csv = f"kontrolliste_{stem}.csv"
-        with _open_private(sub / kl_csv, "utf-8-sig") as f:
+        with open_private(sub / kl_csv, "utf-8-sig") as f:
             w = _writer(f)
             w.writerow(KONTROLLISTE_HEADER)
             for x in [*aapne, *rettet]:
@@ -216,7 +216,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
         tiltak_csv = None
         if data.tiltak_snapshot is not None:
             tiltak_csv = f"tiltak_{kommune}_{ifjor}_{snapshot.isoformat()}.csv"
-            with _open_private(sub / tiltak_csv, "utf-8-sig") as f:
+            with open_private(sub / tiltak_csv, "utf-8-sig") as f:
                 w = _writer(f)
                 w.writerow(
                     ["Kommune", "År", "Tiltak", "Tiltakskode", "Personer", "Timer", "Uttrekk"]
@@ -245,7 +245,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
         res_csv = None
         if data.resultater_snapshot is not None:
             res_csv = f"resultater_{kommune}_{ifjor}_{snapshot.isoformat()}.csv"
-            with _open_private(sub / res_csv, "utf-8-sig") as f:
+            with open_private(sub / res_csv, "utf-8-sig") as f:
                 w = _writer(f)
                 w.writerow(
                     [
@@ -362,13 +362,13 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     for path, side in sider:
         graf = side.pop("graf")
         html = pakke_mal.render(**side, graf="" if graf is None else svg[graf])
-        with _open_private(path, "utf-8") as f:
+        with open_private(path, "utf-8") as f:
             f.write(html)
 
     html = env.get_template("indeks.html.j2").render(
         uttrekk=uttrekk, aar=aar, frist=frist, forrige=forrige, kommuner=indeks, pst=pst
     )
-    with _open_private(folder / "index.html", "utf-8") as f:
+    with open_private(folder / "index.html", "utf-8") as f:
         f.write(html)
 
 

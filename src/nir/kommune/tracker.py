@@ -307,7 +307,7 @@ def skriv_sporing(
     """Write the tracker for reference year ``aar``; returns its folder."""
     from nir.contracts import kommuner as kl
     from nir.kommune.charts import Request, draw_all
-    from nir.kommune.controllists import _environment, _open_private, _private_dir, neutralise
+    from nir.kommune.output import environment, neutralise, open_private, private_dir
 
     rows = les(settings, aar) if rows is None else rows
     start, frist = vindu(settings, aar)
@@ -368,7 +368,7 @@ def skriv_sporing(
         for r in sorted(sp.bak, key=lambda r: (r.dato is not None, r.dato or frist, r.kommune))
     ]
     html = (
-        _environment()
+        environment()
         .get_template("sporing.html.j2")
         .render(
             sp=sp,
@@ -390,15 +390,15 @@ def skriv_sporing(
     )
 
     base = settings.kontroll_dir / "sporing"
-    _private_dir(settings.kontroll_dir)
-    _private_dir(base)
+    private_dir(settings.kontroll_dir)
+    private_dir(base)
     final = base / str(aar)
     tmp = base / f".{aar}.tmp-{uuid.uuid4().hex[:8]}"
-    _private_dir(tmp)
+    private_dir(tmp)
     try:
-        with _open_private(tmp / f"sporing_{aar}.html", "utf-8") as f:
+        with open_private(tmp / f"sporing_{aar}.html", "utf-8") as f:
             f.write(html)
-        with _open_private(tmp / f"sporing_{aar}.csv", "utf-8-sig") as f:
+        with open_private(tmp / f"sporing_{aar}.csv", "utf-8-sig") as f:
             w = _csv_writer(f)
             w.writerow(
                 [
@@ -443,7 +443,7 @@ def skriv_sporing(
                             kt.hvor(k),
                         ]
                     )
-        with _open_private(tmp / f"paaminnelser_{aar}.csv", "utf-8-sig") as f:
+        with open_private(tmp / f"paaminnelser_{aar}.csv", "utf-8-sig") as f:
             w = _csv_writer(f)
             w.writerow(["Kommune", "Prognosert à jour", "Frist", "Påminnelse"])
             for b in bak:

@@ -1,0 +1,52 @@
+"""What every file written for the kommuner shares: owner-only folders and files (they hold
+nir_lopenr), spreadsheet-safe text, the HTML templates and the reference year a snapshot
+belongs to. Used by the control lists, the kommune packs and the IMDi tracker."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from nir.config import Settings
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Make a text field safe for spreadsheets: a leading formula character gets a ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def reference_year(settings: Settings, snapshot: date) -> int:
+    """The reference year whose annual deadline is the next one on or after ``snapshot``."""
+    if snapshot <= settings.annual_deadline(snapshot.year - 1):
+        return snapshot.year - 1
+    return snapshot.year
+
+
+def private_dir(path: Path) -> None:
+    """``path`` as a folder only its owner can read (created when missing)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def open_private(path: Path, encoding: str) -> Any:
+    """``path`` opened for writing text, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding=encoding, newline="")
+
+
+def environment() -> Any:
+    """The Jinja environment of the kommune-facing pages (every value escaped)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("nir.kommune", "templates"),
+        autoescape=True,  # every value is escaped, whatever the template's extension
+        undefined=StrictUndefined,
+    )
