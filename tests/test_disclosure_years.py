@@ -24,7 +24,7 @@ from nir.gate import run_gate
 from nir.publication.attack import audit_publication
 from nir.publication.disclosure import protect
 from nir.publication.publish import publish
-from nir.publication.years import ALL, YearCache, protect_and_audit, reference_years
+from nir.publication.years import ALL, YearCache, decide_years, reference_years
 from nir.status import published_digest
 
 pytestmark = pytest.mark.integration
@@ -93,6 +93,16 @@ def _frames(seed: int = 7) -> dict[str, pd.DataFrame]:
         n: f.sort_values(["aar", "nivaa", "region", *f.columns[1:3]]).reset_index(drop=True)
         for n, f in frames.items()
     }
+
+
+def protect_and_audit(frames, catalog, **kwargs):
+    """``decide_years`` and its audit, one after the other (as a publication does, without
+    the writing between them)."""
+    decided = decide_years(frames, catalog, **kwargs)
+    try:
+        return decided.protected, decided.audit()
+    finally:
+        decided.close()
 
 
 def _whole(frames, catalog):

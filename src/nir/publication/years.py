@@ -571,30 +571,3 @@ def decide_years(
         years,
         processes,
     )
-
-
-def protect_and_audit(
-    frames: dict[str, pd.DataFrame],
-    catalog: dict[str, PublishedTable],
-    *,
-    threshold: int,
-    min_share_denominator: int,
-    years: YearCache | None = None,
-    components: ComponentCache | None = None,
-    processes: int = 1,
-) -> tuple[Protected, Attack]:
-    """:func:`decide_years` and its audit, one after the other. Raises ``ValueError`` as
-    disclosure control and the audit do."""
-    decided = decide_years(
-        frames,
-        catalog,
-        threshold=threshold,
-        min_share_denominator=min_share_denominator,
-        years=years,
-        components=components,
-        processes=processes,
-    )
-    try:
-        return decided.protected, decided.audit()
-    finally:
-        decided.close()
