@@ -22,8 +22,8 @@ having count(*) > 1
 {%- if unique -%}
 {%- set key = unique | join(", ") -%}
 {%- do parts.append(
-    "select 'unique(" ~ key ~ ")' as sjekk, concat_ws(', ', "
-    ~ (unique | map('string') | join(", ")) ~ ") as verdi, count(*) as antall from "
+    "select 'unique(" ~ key ~ ")' as sjekk, concat_ws(', ', " ~ key
+    ~ ") as verdi, count(*) as antall from "
     ~ model ~ " group by " ~ key ~ " having count(*) > 1") -%}
 {%- endif -%}
 {%- if not_null -%}

@@ -172,8 +172,8 @@ def _parsed(settings: Settings, args: list[str], flags: list[str]) -> object | N
     parsing ~0.15 s of each build at any scale, twice a month). Kept under the project's key
     (dbt's version, the vars, every file: a changed model is parsed again), the vars given,
     the project's folder and the warehouse (its file name is the models' database). None
-    when the parse fails:
-    the command then parses itself and reports the error. Call with ``_IN_PROCESS`` held."""
+    when the parse fails: the command then parses itself and reports the error. Call with
+    ``_IN_PROCESS`` held."""
     global _manifest
     from dbt.cli.main import dbtRunner
 
@@ -321,13 +321,16 @@ def _failed_checks(settings: Settings, sql: str, snapshot: date | None) -> str:
     read (another test, the warehouse busy): the message then stands without them."""
     import duckdb
 
+    from nir.warehouse import connect
+    from nir.warehouse.dbt_session import set_snapshot
+
     try:
-        con = duckdb.connect(str(settings.warehouse), read_only=True)
-    except duckdb.Error:
+        con = connect(settings, read_only=True, timeout=0)
+    except (NirError, OSError, duckdb.Error):
         return ""
     try:
         if snapshot is not None:
-            con.execute(f"set variable nir_snapshot = date '{snapshot.isoformat()}'")
+            set_snapshot(con, snapshot)
         rows = con.execute(
             "select sjekk, string_agg(coalesce(verdi, '') || case when antall > 1 "
             "then ' x' || antall else '' end, ', ' order by antall desc, verdi) "

@@ -33,13 +33,18 @@ def snapshot_from_env() -> date | None:
         ) from None
 
 
+def set_snapshot(con: Any, snapshot: date) -> None:
+    """Set the DuckDB variable ``nir_snapshot`` on ``con`` (a connection or cursor)."""
+    con.execute(f"set variable nir_snapshot = date '{snapshot.isoformat()}'")
+
+
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.snapshot = snapshot_from_env()
 
     def _set(self, con: Any) -> None:
         if self.snapshot is not None:
-            con.execute(f"set variable nir_snapshot = date '{self.snapshot.isoformat()}'")
+            set_snapshot(con, self.snapshot)
 
     def configure_connection(self, conn: Any) -> None:
         self._set(conn)
