@@ -306,6 +306,80 @@ def test_incremental_per_snapshot(warehouse: Settings) -> None:
     assert resultat_b(warehouse) == 4  # B itself has the corrected registration
 
 
+def _copy(settings: Settings, tmp: Path) -> Settings:
+    """A copy of ``settings``' warehouse in its own data folder (for tests that break it)."""
+    copy = load_settings(data_dir=tmp / "data", pseudonym_key="k" * 32)
+    copy.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(settings.warehouse, copy.warehouse)
+    return copy
+
+
+def test_a_partition_whose_columns_differ_from_its_table_fails_naming_them(
+    warehouse: Settings, tmp_path: Path
+) -> None:
+    """snapshot_partition (macros/materializations.sql) keeps dbt-duckdb's
+    on_schema_change='fail': a model whose columns no longer match its table (a column added
+    or retyped in the model, here simulated from the table's side) stops the build and leaves
+    every stored snapshot as it was."""
+    from nir.warehouse.dbt import TransformError
+
+    copy = _copy(warehouse, tmp_path)
+    before = rows_of(copy, "marts.fct_programmer", A)
+    con = duckdb.connect(str(copy.warehouse))
+    try:
+        con.execute("alter table marts.fct_programmer add column utgaatt integer")
+        con.execute("alter table marts.fct_programmer alter column program_nr type bigint")
+    finally:
+        con.close()
+    with pytest.raises(TransformError) as err:
+        build(copy, A)
+    message = str(err.value)
+    assert "fct_programmer" in message and "columns differ" in message
+    assert "gone utgaatt INTEGER" in message
+    assert "new program_nr INTEGER" in message and "gone program_nr BIGINT" in message
+    after = q(
+        copy,
+        "select * exclude (utgaatt) from marts.fct_programmer where snapshot_date = ? order by all",
+        [A],
+    )
+    assert after == before
+
+
+def test_a_relation_of_another_type_under_a_models_name_is_replaced(
+    warehouse: Settings, tmp_path: Path
+) -> None:
+    """replaced_view, replaced_table and snapshot_partition replace only their own type with
+    `create or replace`: a view where a table is built (a model whose materialization
+    changed) and the reverse are dropped first, and the build gives the same rows."""
+    copy = _copy(warehouse, tmp_path)
+    regioner = q(copy, "select * from intermediate.int_regioner order by all")
+    con = duckdb.connect(str(copy.warehouse))
+    try:
+        con.execute("drop table marts.fct_programmer")
+        con.execute("create view marts.fct_programmer as select 1 as x")
+        con.execute("drop table intermediate.int_regioner")
+        con.execute("create view intermediate.int_regioner as select 1 as x")
+        con.execute("drop view staging.stg_nir__personer")
+        con.execute("create table staging.stg_nir__personer as select 1 as x")
+    finally:
+        con.close()
+    build(copy, A)
+    types = dict(
+        q(
+            copy,
+            "select table_schema || '.' || table_name, table_type from information_schema.tables "
+            "where table_name in ('fct_programmer', 'int_regioner', 'stg_nir__personer')",
+        )
+    )
+    assert types == {
+        "marts.fct_programmer": "BASE TABLE",
+        "intermediate.int_regioner": "BASE TABLE",
+        "staging.stg_nir__personer": "VIEW",
+    }
+    assert q(copy, "select * from intermediate.int_regioner order by all") == regioner
+    assert rows_of(copy, "marts.fct_programmer", A) == rows_of(warehouse, "marts.fct_programmer", A)
+
+
 def resultat_b(settings: Settings) -> int:
     return q(
         settings,

@@ -1,4 +1,4 @@
-{{ config(materialized='table', unique_key=none, incremental_strategy=none) }}
+{{ config(materialized='replaced_table') }}
 -- Names of the regions in the published tables (2024 structure): the country, fylker, kommuner.
 with fylker as (
     select * from {{ ref('fylker') }}
