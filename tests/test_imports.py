@@ -98,3 +98,29 @@ def test_a_missing_manifest_names_its_path(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setattr("nir.warehouse.dbt.parse", lambda settings: tmp_path / "none.json")
     with pytest.raises(NirError, match=r"none\.json"):
         catalog._manifest(None)
+
+
+def test_between_runs_the_worker_collects_then_freezes_what_survives() -> None:
+    """The embedded worker's heap (dbt, Airflow, GX, the parsed project) leaves the garbage
+    collector's walks after each run, and the run's cyclic garbage is collected first rather
+    than frozen with it."""
+    import gc
+    import weakref
+
+    from nir.orchestration.embedded import _settle
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # garbage only a collection frees
+    gone = weakref.ref(cycle)
+    kept = Node()
+    del cycle
+    try:
+        _settle()
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # frozen: not walked
+    finally:
+        gc.unfreeze()

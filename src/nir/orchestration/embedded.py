@@ -22,6 +22,7 @@ which gives the same guarantee: one DuckDB writer at a time.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -440,7 +441,17 @@ def _worker(spec: list[dict[str, Any]]) -> int:
                 "tasks": tasks,
             }
         )
+        _settle()
     return 0
+
+
+def _settle() -> None:
+    """Between runs: collect this run's garbage, then freeze what is left (imported modules,
+    dbt's parsed project, caches) out of the collector's view. Python's full collections
+    walk every object the process holds: with dbt, Airflow and GX loaded they cost about half
+    a second per monthly run at demo scale; frozen objects are never walked again."""
+    gc.collect()
+    gc.freeze()
 
 
 def outcome_summary(outcomes: list[RunOutcome]) -> dict[str, Any]:
