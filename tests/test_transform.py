@@ -135,8 +135,13 @@ def test_failing_dbt_test_is_one_line_naming_the_test_and_the_log(tmp_path: Path
     assert "unique(deltakelse_id) (7 x2)" in message  # the key, twice
     log = s.data_dir / "dbt" / "logs" / "dbt.log"
     assert str(log) in message
-    # the log the message points to exists and holds the failure (dbt in this process)
-    assert "checks_stg_nir__deltakelser" in log.read_text("utf-8")
+    # the log the message points to exists and holds the failure (dbt in this process), at
+    # the settings' level (info: outcomes and errors, not every statement); the SQL the
+    # failing test ran is in target/run/
+    text = log.read_text("utf-8")
+    assert "checks_stg_nir__deltakelser" in text and "[error]" in text
+    assert "[debug]" not in text
+    assert list((s.data_dir / "dbt" / "target" / "run").rglob("checks_stg_nir__deltakelser*"))
     assert not (PROJECT_ROOT / "dbt_project" / "target").exists()
     # the failing node is read from dbt's result in memory: a build writes no JSON artifacts
     assert not (s.data_dir / "dbt" / "target" / "run_results.json").exists()

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         description="Run dbt in the worker's own process (dbt's programmatic runner: dbt is "
         "imported once per process); off: a dbt subprocess per command.",
     )
+    dbt_log_level: Literal["debug", "info", "warn", "error", "none"] = Field(
+        "info",
+        description="What dbt writes to its log (data/dbt/logs/dbt.log): info has every "
+        "node's outcome and every error, and each node's SQL is in data/dbt/target/run/; "
+        "debug adds every statement and dbt's internals (~0.1 s of each dbt command at "
+        "demo scale: set it to read a failure closely).",
+    )
     embedded_sensor_timeout: float = Field(
         20.0,
         gt=0,

@@ -143,10 +143,10 @@ def _invoke_in_process(
 
     with _IN_PROCESS, _environ(_dbt_environ(settings, snapshot)):
         try:
-            # console logging off, the log file keeps everything (dbt's --log-level sets
-            # both unless --log-level-file is given): failures are reported by nir in one
-            # line, from the nodes' results, and the log is where an engineer reads on
-            flags = ["--log-level", "none", "--log-level-file", "debug"]
+            # console logging off, the log file at the settings' level (dbt's --log-level
+            # sets both unless --log-level-file is given): failures are reported by nir in
+            # one line, from the nodes' results, and the log is where an engineer reads on
+            flags = ["--log-level", "none", "--log-level-file", settings.dbt_log_level]
             manifest = None
             if args[0] in _NO_ARTIFACTS:
                 flags.append("--no-write-json")
@@ -213,7 +213,7 @@ def _node_results(result: object) -> list[dict] | None:
 
 def _invoke_subprocess(settings: Settings, args: list[str], snapshot: date | None) -> str:
     proc = subprocess.run(
-        [*_dbt_executable(), *args],
+        [*_dbt_executable(), *args, "--log-level-file", settings.dbt_log_level],
         env=_env(settings, snapshot),
         capture_output=True,
         text=True,
