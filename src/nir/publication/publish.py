@@ -422,8 +422,8 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
         components.save()
         log.info(
             "disclosure control: years %s kept from the last publication, %s decided and "
-            "audited (%d components read, %d solved; the audit runs while the tables are "
-            "written and checked)",
+            "audited (%d components read, %d solved; the audit runs while the tables and "
+            "their copies are written and checked)",
             years.hits or "none",
             years.misses or "none",
             components.hits,
@@ -444,13 +444,8 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
                     con, lt.name, frames[lt.name], types[lt.name], lt.description, lt.column_docs
                 )
             faults.point("publish:written")
-            validate_publication(settings, con, snapshot, catalog, audited)
-            years.save()  # every decided year audited by now
-            faults.point("publish:audited")
-            rows = {
-                t: con.execute(f"select count(*) from {SCHEMA}.{t}").fetchone()[0] for t in catalog
-            }
-            sources = _sources(con, catalog)
+            # the copies in other formats while the audit may still run (unpublished until
+            # the links switch; removed below if the suite rejects the tables)
             for folder in folders.values():
                 folder.mkdir()
             for t in (*catalog.values(), *labels.values()):
@@ -459,6 +454,13 @@ def _write_published(settings: Settings, snapshot: date) -> Path:
             write_jsonstat(
                 con, catalog, folders["jsonstat"], snapshot=snapshot, published_at=published_at
             )
+            validate_publication(settings, con, snapshot, catalog, audited)
+            years.save()  # every decided year audited by now
+            faults.point("publish:audited")
+            rows = {
+                t: con.execute(f"select count(*) from {SCHEMA}.{t}").fetchone()[0] for t in catalog
+            }
+            sources = _sources(con, catalog)
             con.execute("use memory")
             con.execute("detach ny")
         finally:
