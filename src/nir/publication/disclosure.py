@@ -270,13 +270,15 @@ def build_model(
     pops = _populations(frames, catalog)
     by_fylke = _kommuner_by_fylke(frames)
     fylker = sorted(by_fylke)
-    residuals = {name: _overlap_residuals(frames, catalog, p) for name, p in pops.items()}
+    residuals = {  # read only for populations counted in several kommuner
+        name: _overlap_residuals(frames, catalog, p) for name, p in pops.items() if p.overlapp
+    }
     present = _present(frames, catalog, pops)
     grids: dict[tuple, _Grid] = {}
     n_inner = 0
     cells: list[Cell] = []
     rows: list[np.ndarray] = []
-    coefs: list[np.ndarray] = []
+    coefs: list[tuple[int, np.ndarray]] = []  # (cell, its coefficients) where not all 1
 
     def grid(pop: _Population, parts: tuple) -> _Grid:
         nonlocal n_inner
@@ -321,9 +323,10 @@ def build_model(
 
     def add(table: str, i: int, col: str, value: float, primary: bool, sup, coef=None) -> None:
         """A published cell; ``coef`` None: every coefficient is 1."""
+        if coef is not None:
+            coefs.append((len(cells), coef))
         cells.append(Cell(table, i, col, value, primary))
         rows.append(sup)
-        coefs.append(coef)
 
     partitions = {name: t.partitions for name, t in catalog.items()}
 
@@ -332,7 +335,8 @@ def build_model(
     ) -> list:
         """``cell_support`` of measure ``mname`` for every row of ``t`` (``parts``: each row's
         partition values), with what is the same for every row (population, breakdown
-        domains, outcomes) looked up once."""
+        domains, outcomes) looked up once, and the kommune rows that ask the same grid for
+        the same columns read from it together."""
         m = t.maal[mname]
         pop = pops[m.populasjon or f"{t.name}.{mname}"]
         dims = [
@@ -341,15 +345,42 @@ def build_model(
             for d in pop.dims
         ]  # fmt: skip
         outs = ((tuple(m.utfall) if m.utfall else tuple(pop.utfall)),) if pop.utfall else ()
-        out = []
+        nivaa, region = texts["nivaa"], texts["region"]
+        out: list = [None] * len(parts)
+        kommune_rows: dict[tuple, list[int]] = {}
         for i in range(len(parts)):
             wanted = (
                 tuple(dom if vals is None or vals[i] == total else (vals[i],)
                       for dom, vals, total in dims)
                 + outs
             )  # fmt: skip
-            g = grid(pop, parts[i])
-            out.append(g.support(g.rows(texts["nivaa"][i], texts["region"][i]), g.cols(wanted)))
+            if nivaa[i] == "kommune":
+                kommune_rows.setdefault((parts[i], wanted), []).append(i)
+            else:
+                g = grid(pop, parts[i])
+                out[i] = g.support(g.rows(nivaa[i], region[i]), g.cols(wanted))
+        empty = np.empty(0, dtype=np.int64)
+        for (p, wanted), rows in kommune_rows.items():
+            g = grid(pop, p)
+            cols = g.cols(wanted)
+            at = [g.node_ix.get(("k", region[i]), -1) for i in rows]
+            if not len(cols):
+                for i in rows:
+                    out[i] = empty
+                continue
+            r = np.array(at, dtype=np.int64)
+            known = r >= 0
+            sel = (r[known][:, None], cols)
+            ids, exists = g.ids[sel], g.exists[sel]
+            flat = ids[exists]
+            ends = np.cumsum(exists.sum(axis=1)).tolist()
+            it = iter(zip([0, *ends[:-1]], ends, strict=True))
+            for i, k in zip(rows, known.tolist(), strict=True):
+                if k:
+                    a, b = next(it)
+                    out[i] = flat[a:b]
+                else:
+                    out[i] = empty
         return out
 
     for t in catalog.values():
@@ -365,19 +396,24 @@ def build_model(
         pop_of = [pops[t.maal[m].populasjon or f"{t.name}.{m}"] for m in names]
         rows_parts = list(zip(*(texts[c] for c in partitions[t.name]), strict=True))
         rows_parts = rows_parts or [()] * len(frame)
-        for parts in rows_parts:
+        for parts in dict.fromkeys(rows_parts):  # first met, in row order
             for pop in pop_of:
                 grid(pop, parts)
-        values, primary, supports = {}, {}, {}
+        values, primary, supports = [], [], []
         for mname, m in t.maal.items():
             v = frame[mname].astype(float).to_numpy()
-            values[mname] = np.where(np.isnan(v), 0.0, v).tolist()
+            values.append(np.where(np.isnan(v), 0.0, v).tolist())
             cv = frame[m.skjules_med or mname].astype(float).to_numpy()
-            primary[mname] = ((cv >= 1) & (cv < threshold)).tolist()
-            supports[mname] = column_supports(t, texts, rows_parts, mname)
-        for i in range(len(frame)):
-            for mname in names:
-                add(t.name, i, mname, values[mname][i], primary[mname][i], supports[mname][i])
+            primary.append(((cv >= 1) & (cv < threshold)).tolist())
+            supports.append(column_supports(t, texts, rows_parts, mname))
+        per_row = range(len(frame))
+        per_measure = list(enumerate(names))
+        cells.extend(
+            Cell(t.name, i, mname, values[j][i], primary[j][i])
+            for i in per_row
+            for j, mname in per_measure
+        )
+        rows.extend(supports[j][i] for i in per_row for j, _ in per_measure)
 
     # Rests the attacker can compute and knows to be non-negative: where one is 0, every inner
     # cell under it is known to be empty. Added as visible (forced) zero cells, so the
@@ -402,9 +438,8 @@ def build_model(
     indptr[1:] = np.cumsum([len(r) for r in rows])
     indices = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
     data = np.ones(len(indices))  # every coefficient 1 but those given (revisjoner.endring)
-    for i, c in enumerate(coefs):
-        if c is not None:
-            data[indptr[i] : indptr[i + 1]] = c
+    for i, c in coefs:
+        data[indptr[i] : indptr[i + 1]] = c
     x = sparse.csr_matrix((data, indices, indptr), shape=(len(cells), n_inner))
     x.sum_duplicates()
     nonneg = np.ones(n_inner, dtype=bool)
