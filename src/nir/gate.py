@@ -326,7 +326,8 @@ def _outcome(suite: str, asset: str, r: dict[str, Any], describe: Any = None) ->
         detail = ": " + "; ".join(parts) if parts else ""
     elif "unexpected_count" in res:
         n = res.get("unexpected_count") or 0
-        total = res.get("element_count") or 0
+        # the rows the rule judged: a rule's column is null where it does not apply
+        total = (res.get("element_count") or 0) - (res.get("missing_count") or 0)
         sample = res.get("partial_unexpected_list") or []
         index = res.get("partial_unexpected_index_list") or []
         if describe is not None and index:
