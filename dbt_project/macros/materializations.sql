@@ -3,8 +3,11 @@
     incremental) build beside the target, swap by renames, and look up columns, indexes and
     foreign keys on the way: ~40-70 ms of dbt's time per model and run, twice the model's own
     SQL at demo scale (docs/performance.md). What they guard that applies here is kept: a
-    relation of another type under the same name is dropped first, and a partition whose
-    columns differ from the table's fails (dbt-duckdb's on_schema_change='fail'). -#}
+    relation of another type under the same name is dropped first, and rows whose columns
+    differ from the table's fail (dbt-duckdb's on_schema_change='fail').
+
+    replaced_view, replaced_table: staging, the label and published tables;
+    snapshot_partition: intermediate and marts; append_only: the archives of final figures. -#}
 
 {#- A table replaced as a whole: `create or replace table ... as`. -#}
 {% materialization replaced_table, adapter='duckdb' %}
@@ -65,6 +68,64 @@
       create or replace temp table {{ ny }} as (
         {{ compiled_code }}
       );
+      {{ nir_same_columns(target, ny) }};
+      delete from {{ target }} where snapshot_date in (select snapshot_date from {{ ny }});
+      insert into {{ target }} by name select * from {{ ny }};
+      drop table {{ ny }};
+    {%- endcall %}
+  {% endif %}
+  {% do persist_docs(target, model) %}
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {{ adapter.commit() }}
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+  {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+{#- An append-only table: the model's rows are added, nothing is rewritten (the archives of
+    final figures). The model selects only what is new, with `appending()` true once the
+    table exists; columns that differ from the table's fail as in snapshot_partition. -#}
+{% materialization append_only, adapter='duckdb' %}
+  {%- set existing = load_cached_relation(this) -%}
+  {%- set target = this.incorporate(type='table') -%}
+  {%- set ny = target.identifier ~ '__ny' -%}
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+  {% if existing is none or not existing.is_table %}
+    {{ nir_drop_other_type(target) }}
+    {% call statement('main') -%}
+      create table {{ target }} as (
+        {{ compiled_code }}
+      )
+    {%- endcall %}
+  {% else %}
+    {% call statement('main') -%}
+      create or replace temp table {{ ny }} as (
+        {{ compiled_code }}
+      );
+      {{ nir_same_columns(target, ny) }};
+      insert into {{ target }} by name select * from {{ ny }};
+      drop table {{ ny }};
+    {%- endcall %}
+  {% endif %}
+  {% do persist_docs(target, model) %}
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {{ adapter.commit() }}
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+  {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+{#- Whether an append_only model adds to its existing table (dbt's is_incremental() is true
+    only for dbt's own incremental materialization). -#}
+{% macro appending() -%}
+  {%- if not execute -%}{{ return(false) }}{%- endif -%}
+  {%- set existing = load_cached_relation(this) -%}
+  {{ return(existing is not none and existing.is_table
+            and model.config.materialized == 'append_only') }}
+{%- endmacro %}
+
+{#- A statement that fails, naming them, when temp table `ny`'s columns differ in name or type
+    from `target`'s (dbt-duckdb's on_schema_change='fail'). -#}
+{% macro nir_same_columns(target, ny) -%}
       with kolonner as (
         select database_name = 'temp' as ny, column_name, data_type
         from duckdb_columns()
@@ -84,18 +145,8 @@
         || '): drop the table and rebuild its snapshots (docs/operations.md)'
       )
       from avvik
-      having count(*) > 0;
-      delete from {{ target }} where snapshot_date in (select snapshot_date from {{ ny }});
-      insert into {{ target }} by name select * from {{ ny }};
-      drop table {{ ny }};
-    {%- endcall %}
-  {% endif %}
-  {% do persist_docs(target, model) %}
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-  {{ return({'relations': [target]}) }}
-{% endmaterialization %}
+      having count(*) > 0
+{%- endmacro %}
 
 {#- Drop what stands under `target`'s name when it is of another type (a view where a table
     is built, or the reverse): `create or replace` replaces only its own type. -#}

@@ -16,7 +16,7 @@
 {% macro arkiver(fct, aar, partisjon=none) -%}
     with frosset as (
         select aar, snapshot_date from {{ ref('endelige_aar') }}
-        {% if is_incremental() %}
+        {% if appending() %}
         where aar not in (select distinct {{ aar }} from {{ this }} as k)
         {% endif %}
     ),

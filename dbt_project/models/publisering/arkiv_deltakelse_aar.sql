@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', unique_key=none, on_schema_change='fail') }}
+{{ config(materialized='append_only') }}
 -- The frozen final figures of deltakelse_aar: for each year in endelige_aar, the rows of its final
 -- snapshot, copied once (append-only, never rewritten).
 {{ arkiver('fct_deltakelse_aar', 'k.aar') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', unique_key=none) }}
+{{ config(materialized='append_only') }}
 -- Reference years whose figures are final: a year is frozen from its final snapshot (the first
 -- monthly snapshot after its deadline, macro endelig_snapshot) once that snapshot has passed
 -- the gate. Append-only: a frozen year is never rewritten, whatever is loaded later.
@@ -18,6 +18,6 @@ select
     cast(now() as timestamp) as frosset_tid
 from aar
 where {{ endelig_snapshot('aar') }} in (select snapshot_date from godkjent)
-{% if is_incremental() %}
+{% if appending() %}
     and aar not in (select aar from {{ this }})
 {% endif %}
