@@ -380,6 +380,43 @@ def test_a_relation_of_another_type_under_a_models_name_is_replaced(
     assert rows_of(copy, "marts.fct_programmer", A) == rows_of(warehouse, "marts.fct_programmer", A)
 
 
+def test_the_published_tables_contracts_are_enforced(warehouse: Settings, tmp_path: Path) -> None:
+    """The publishing layer's tables with an enforced contract (_publisering__models.yml) are
+    created by dbt's contract DDL under replaced_table: their declared not-null columns are
+    NOT NULL in the warehouse, and a null there stops the build naming the model."""
+    from nir.gate import run_gate
+    from nir.warehouse.dbt import TransformError, build_publishing
+
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        pseudonym_key="k" * 32,
+        gate_max_ikke_registrert_share=1.0,
+        gate_max_error_spell_share=1.0,
+    )
+    shutil.copytree(warehouse.data_dir, settings.data_dir)
+    run_gate(settings, A)
+    build_publishing(settings, A)
+    not_null = {
+        (t, c)
+        for t, c in q(
+            settings,
+            "select table_name, column_name from duckdb_columns() "
+            "where schema_name = 'publisering' and not is_nullable",
+        )
+    }
+    assert {("deltakelse_aar", "region_navn"), ("resultater_aar", "aar")} <= not_null
+    assert ("revisjoner", "maal") in not_null
+    assert q(settings, "select count(*) from publisering.deltakelse_aar")[0][0] > 0
+    con = duckdb.connect(str(settings.warehouse))
+    try:  # a region without a name: region_navn is declared not null
+        con.execute("update intermediate.int_regioner set region_navn = null where nivaa = 'land'")
+    finally:
+        con.close()
+    with pytest.raises(TransformError) as err:
+        build_publishing(settings, A)
+    assert "deltakelse_aar" in str(err.value) and "NOT NULL" in str(err.value)
+
+
 def resultat_b(settings: Settings) -> int:
     return q(
         settings,

@@ -9,17 +9,26 @@
     replaced_view, replaced_table: staging, the label and published tables;
     snapshot_partition: intermediate and marts; append_only: the archives of final figures. -#}
 
-{#- A table replaced as a whole: `create or replace table ... as`. -#}
+{#- A table replaced as a whole: `create or replace table ... as`; with an enforced contract
+    (the published tables), dbt's own DDL: the model's columns checked against the declared
+    ones, the table created with its constraints (not null), then filled. -#}
 {% materialization replaced_table, adapter='duckdb' %}
   {%- set target = this.incorporate(type='table') -%}
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
   {{ nir_drop_other_type(target) }}
-  {% call statement('main') -%}
-    create or replace table {{ target }} as (
-      {{ compiled_code }}
-    )
-  {%- endcall %}
+  {% if config.get('contract').enforced %}
+    {% call statement('main') -%}
+      drop table if exists {{ target }};
+      {{ get_create_table_as_sql(False, target, compiled_code) }}
+    {%- endcall %}
+  {% else %}
+    {% call statement('main') -%}
+      create or replace table {{ target }} as (
+        {{ compiled_code }}
+      )
+    {%- endcall %}
+  {% endif %}
   {% do persist_docs(target, model) %}
   {{ run_hooks(post_hooks, inside_transaction=True) }}
   {{ adapter.commit() }}
@@ -29,6 +38,7 @@
 
 {#- A view replaced as a whole: `create or replace view ... as`. -#}
 {% materialization replaced_view, adapter='duckdb' %}
+  {{ nir_no_contract() }}
   {%- set target = this.incorporate(type='view') -%}
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -51,6 +61,7 @@
     creates the table. Columns that differ in name or type from the table's fail the build:
     a changed model needs its table dropped and its snapshots rebuilt (docs/operations.md). -#}
 {% materialization snapshot_partition, adapter='duckdb' %}
+  {{ nir_no_contract() }}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set ny = target.identifier ~ '__ny' -%}
@@ -85,6 +96,7 @@
     final figures). The model selects only what is new, with `appending()` true once the
     table exists; columns that differ from the table's fail as in snapshot_partition. -#}
 {% materialization append_only, adapter='duckdb' %}
+  {{ nir_no_contract() }}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set ny = target.identifier ~ '__ny' -%}
@@ -146,6 +158,15 @@
       )
       from avvik
       having count(*) > 0
+{%- endmacro %}
+
+{#- Stop a model with an enforced contract whose materialization does not enforce it (only
+    replaced_table does): a contract must never be dropped silently. -#}
+{% macro nir_no_contract() -%}
+  {%- if config.get('contract').enforced -%}
+    {{ exceptions.raise_compiler_error(
+        model.name ~ ": its contract is enforced only with materialized='replaced_table'") }}
+  {%- endif -%}
 {%- endmacro %}
 
 {#- Drop what stands under `target`'s name when it is of another type (a view where a table
