@@ -324,11 +324,20 @@ def _write_table(
         con.execute(f"insert into {SCHEMA}.{_q(name)} select {select} from _ny")
     finally:
         con.unregister("_ny")
-    con.execute(f"comment on table {SCHEMA}.{_q(name)} is {_lit(description)}")
-    for c, _ in cols:
-        con.execute(f"comment on column {SCHEMA}.{_q(name)}.{_q(c)} is {_lit(docs[c])}")
-    con.execute(f"create view main.{_q(name)} as select * from {SCHEMA}.{_q(name)}")
-    con.execute(f"comment on view main.{_q(name)} is {_lit(description)}")
+    # the comments and the view as one script (one call, not one per column)
+    con.execute(
+        ";\n".join(
+            [
+                f"comment on table {SCHEMA}.{_q(name)} is {_lit(description)}",
+                *(
+                    f"comment on column {SCHEMA}.{_q(name)}.{_q(c)} is {_lit(docs[c])}"
+                    for c, _ in cols
+                ),
+                f"create view main.{_q(name)} as select * from {SCHEMA}.{_q(name)}",
+                f"comment on view main.{_q(name)} is {_lit(description)}",
+            ]
+        )
+    )
 
 
 def _docs(t: PublishedTable) -> dict[str, str]:
