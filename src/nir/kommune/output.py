@@ -4,6 +4,7 @@ belongs to. Used by the control lists, the kommune packs and the IMDi tracker.""
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import date
 from pathlib import Path
@@ -41,8 +42,11 @@ def open_private(path: Path, encoding: str) -> Any:
     return os.fdopen(fd, "w", encoding=encoding, newline="")
 
 
+@functools.cache
 def environment() -> Any:
-    """The Jinja environment of the kommune-facing pages (every value escaped)."""
+    """The Jinja environment of the kommune-facing pages (every value escaped); one per
+    process, so its templates are compiled once, not on every run (Jinja reloads a template
+    whose file changed)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     return Environment(
