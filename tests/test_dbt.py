@@ -207,11 +207,9 @@ def test_monthly_and_tiltak(warehouse: Settings) -> None:
     ) == [(6, Decimal("3512.1"))]
 
 
-def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_path) -> None:
-    """Gate and publish snapshot A (a copy of the module's warehouse): the hand-computed
-    counts are published unchanged, the small ones hidden."""
+def _gated_copy(warehouse: Settings, tmp_path: Path) -> Settings:
+    """A copy of the module's data folder with snapshot A through the gate."""
     from nir.gate import run_gate
-    from nir.publication.publish import publish
 
     # the hand-made register is tiny: its completeness shares are not what is tested here
     settings = load_settings(
@@ -222,6 +220,15 @@ def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_pat
     )
     shutil.copytree(warehouse.data_dir, settings.data_dir)
     run_gate(settings, A)
+    return settings
+
+
+def test_published_tables_are_disclosure_controlled(warehouse: Settings, tmp_path) -> None:
+    """Gate and publish snapshot A (a copy of the module's warehouse): the hand-computed
+    counts are published unchanged, the small ones hidden."""
+    from nir.publication.publish import publish
+
+    settings = _gated_copy(warehouse, tmp_path)
     db = publish(settings, A)
 
     def pub(sql: str) -> list[tuple]:
@@ -384,17 +391,9 @@ def test_the_published_tables_contracts_are_enforced(warehouse: Settings, tmp_pa
     """The publishing layer's tables with an enforced contract (_publisering__models.yml) are
     created by dbt's contract DDL under replaced_table: their declared not-null columns are
     NOT NULL in the warehouse, and a null there stops the build naming the model."""
-    from nir.gate import run_gate
     from nir.warehouse.dbt import TransformError, build_publishing
 
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        pseudonym_key="k" * 32,
-        gate_max_ikke_registrert_share=1.0,
-        gate_max_error_spell_share=1.0,
-    )
-    shutil.copytree(warehouse.data_dir, settings.data_dir)
-    run_gate(settings, A)
+    settings = _gated_copy(warehouse, tmp_path)
     build_publishing(settings, A)
     not_null = {
         (t, c)

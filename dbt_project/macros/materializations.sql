@@ -61,41 +61,20 @@
     creates the table. Columns that differ in name or type from the table's fail the build:
     a changed model needs its table dropped and its snapshots rebuilt (docs/operations.md). -#}
 {% materialization snapshot_partition, adapter='duckdb' %}
-  {{ nir_no_contract() }}
-  {%- set existing = load_cached_relation(this) -%}
-  {%- set target = this.incorporate(type='table') -%}
-  {%- set ny = target.identifier ~ '__ny' -%}
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
-  {% if existing is none or not existing.is_table %}
-    {{ nir_drop_other_type(target) }}
-    {% call statement('main') -%}
-      create table {{ target }} as (
-        {{ compiled_code }}
-      )
-    {%- endcall %}
-  {% else %}
-    {% call statement('main') -%}
-      create or replace temp table {{ ny }} as (
-        {{ compiled_code }}
-      );
-      {{ nir_same_columns(target, ny) }};
-      delete from {{ target }} where snapshot_date in (select snapshot_date from {{ ny }});
-      insert into {{ target }} by name select * from {{ ny }};
-      drop table {{ ny }};
-    {%- endcall %}
-  {% endif %}
-  {% do persist_docs(target, model) %}
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-  {{ return({'relations': [target]}) }}
+  {{ return(nir_add_rows(compiled_code, pre_hooks, post_hooks, replacing='snapshot_date')) }}
 {% endmaterialization %}
 
 {#- An append-only table: the model's rows are added, nothing is rewritten (the archives of
     final figures). The model selects only what is new, with `appending()` true once the
     table exists; columns that differ from the table's fail as in snapshot_partition. -#}
 {% materialization append_only, adapter='duckdb' %}
+  {{ return(nir_add_rows(compiled_code, pre_hooks, post_hooks, replacing=none)) }}
+{% endmaterialization %}
+
+{#- snapshot_partition and append_only: the model's rows into its table in one transaction,
+    through a temporary table whose columns must be the table's; `replacing`: the column
+    whose values in the new rows are deleted from the table first (none: only added). -#}
+{% macro nir_add_rows(compiled_code, pre_hooks, post_hooks, replacing) %}
   {{ nir_no_contract() }}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
@@ -115,6 +94,9 @@
         {{ compiled_code }}
       );
       {{ nir_same_columns(target, ny) }};
+      {% if replacing -%}
+      delete from {{ target }} where {{ replacing }} in (select {{ replacing }} from {{ ny }});
+      {%- endif %}
       insert into {{ target }} by name select * from {{ ny }};
       drop table {{ ny }};
     {%- endcall %}
@@ -124,7 +106,7 @@
   {{ adapter.commit() }}
   {{ run_hooks(post_hooks, inside_transaction=False) }}
   {{ return({'relations': [target]}) }}
-{% endmaterialization %}
+{% endmacro %}
 
 {#- Whether an append_only model adds to its existing table (dbt's is_incremental() is true
     only for dbt's own incremental materialization). -#}
