@@ -29,11 +29,7 @@
       )
     {%- endcall %}
   {% endif %}
-  {% do persist_docs(target, model) %}
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-  {{ return({'relations': [target]}) }}
+  {{ return(nir_finish(target, post_hooks)) }}
 {% endmaterialization %}
 
 {#- A view replaced as a whole: `create or replace view ... as`. -#}
@@ -48,11 +44,7 @@
       {{ compiled_code }}
     )
   {%- endcall %}
-  {% do persist_docs(target, model) %}
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-  {{ return({'relations': [target]}) }}
+  {{ return(nir_finish(target, post_hooks)) }}
 {% endmaterialization %}
 
 {#- A table with one partition per snapshot: the model selects the rows of the snapshot being
@@ -101,6 +93,12 @@
       drop table {{ ny }};
     {%- endcall %}
   {% endif %}
+  {{ return(nir_finish(target, post_hooks)) }}
+{% endmacro %}
+
+{#- The end all of them share: the docs persisted (where configured), the post-hooks, the
+    commit; returns what dbt caches. -#}
+{% macro nir_finish(target, post_hooks) %}
   {% do persist_docs(target, model) %}
   {{ run_hooks(post_hooks, inside_transaction=True) }}
   {{ adapter.commit() }}
