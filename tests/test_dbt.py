@@ -61,6 +61,16 @@ def q(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def run(settings: Settings, *statements: str) -> None:
+    """Run ``statements`` on the warehouse (a test changing it behind dbt's back)."""
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        for sql in statements:
+            con.execute(sql)
+    finally:
+        con.close()
+
+
 def rows_of(settings: Settings, table: str, snapshot: date) -> list[tuple]:
     return q(settings, f"select * from {table} where snapshot_date = ? order by all", [snapshot])
 
@@ -332,12 +342,11 @@ def test_a_partition_whose_columns_differ_from_its_table_fails_naming_them(
 
     copy = _copy(warehouse, tmp_path)
     before = rows_of(copy, "marts.fct_programmer", A)
-    con = duckdb.connect(str(copy.warehouse))
-    try:
-        con.execute("alter table marts.fct_programmer add column utgaatt integer")
-        con.execute("alter table marts.fct_programmer alter column program_nr type bigint")
-    finally:
-        con.close()
+    run(
+        copy,
+        "alter table marts.fct_programmer add column utgaatt integer",
+        "alter table marts.fct_programmer alter column program_nr type bigint",
+    )
     with pytest.raises(TransformError) as err:
         build(copy, A)
     message = str(err.value)
@@ -360,16 +369,15 @@ def test_a_relation_of_another_type_under_a_models_name_is_replaced(
     changed) and the reverse are dropped first, and the build gives the same rows."""
     copy = _copy(warehouse, tmp_path)
     regioner = q(copy, "select * from intermediate.int_regioner order by all")
-    con = duckdb.connect(str(copy.warehouse))
-    try:
-        con.execute("drop table marts.fct_programmer")
-        con.execute("create view marts.fct_programmer as select 1 as x")
-        con.execute("drop table intermediate.int_regioner")
-        con.execute("create view intermediate.int_regioner as select 1 as x")
-        con.execute("drop view staging.stg_nir__personer")
-        con.execute("create table staging.stg_nir__personer as select 1 as x")
-    finally:
-        con.close()
+    run(
+        copy,
+        "drop table marts.fct_programmer",
+        "create view marts.fct_programmer as select 1 as x",
+        "drop table intermediate.int_regioner",
+        "create view intermediate.int_regioner as select 1 as x",
+        "drop view staging.stg_nir__personer",
+        "create table staging.stg_nir__personer as select 1 as x",
+    )
     build(copy, A)
     types = dict(
         q(
@@ -406,11 +414,8 @@ def test_the_published_tables_contracts_are_enforced(warehouse: Settings, tmp_pa
     assert {("deltakelse_aar", "region_navn"), ("resultater_aar", "aar")} <= not_null
     assert ("revisjoner", "maal") in not_null
     assert q(settings, "select count(*) from publisering.deltakelse_aar")[0][0] > 0
-    con = duckdb.connect(str(settings.warehouse))
-    try:  # a region without a name: region_navn is declared not null
-        con.execute("update intermediate.int_regioner set region_navn = null where nivaa = 'land'")
-    finally:
-        con.close()
+    # a region without a name: region_navn is declared not null
+    run(settings, "update intermediate.int_regioner set region_navn = null where nivaa = 'land'")
     with pytest.raises(TransformError) as err:
         build_publishing(settings, A)
     # whichever of the five tables with region names dbt's two threads reach first

@@ -34,9 +34,7 @@ from typing import Any
 import duckdb
 
 from nir.config import Settings
-from nir.kommune.output import (
-    private_dir,
-)
+from nir.kommune.output import private_dir
 
 COLUMNS = (
     "programkommune",

@@ -362,23 +362,17 @@ def build_model(
         empty = np.empty(0, dtype=np.int64)
         for (p, wanted), rows in kommune_rows.items():
             g = grid(pop, p)
-            cols = g.cols(wanted)
-            at = [g.node_ix.get(("k", region[i]), -1) for i in rows]
-            if not len(cols):
-                for i in rows:
-                    out[i] = empty
-                continue
-            r = np.array(at, dtype=np.int64)
-            known = r >= 0
-            sel = (r[known][:, None], cols)
-            ids, exists = g.ids[sel], g.exists[sel]
-            flat = ids[exists]
-            ends = np.cumsum(exists.sum(axis=1)).tolist()
-            it = iter(zip([0, *ends[:-1]], ends, strict=True))
-            for i, k in zip(rows, known.tolist(), strict=True):
-                if k:
-                    a, b = next(it)
-                    out[i] = flat[a:b]
+            r = np.array([g.node_ix.get(("k", region[i]), -1) for i in rows], dtype=np.int64)
+            known = r >= 0  # a kommune without a node in the grid has no inner cells
+            sel = (r[known][:, None], g.cols(wanted))
+            exists = g.exists[sel]
+            flat = g.ids[sel][exists]
+            bounds = [0, *np.cumsum(exists.sum(axis=1)).tolist()]  # of each known row
+            k = 0
+            for i, ok in zip(rows, known.tolist(), strict=True):
+                if ok:
+                    out[i] = flat[bounds[k] : bounds[k + 1]]
+                    k += 1
                 else:
                     out[i] = empty
         return out
