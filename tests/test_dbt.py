@@ -494,3 +494,110 @@ def test_every_test_of_a_table_keeping_every_snapshot_reads_only_the_one_built(
         if "snapshot_date = getvariable('nir_snapshot')" not in (t["config"].get("where") or "")
     ]
     assert unscoped == []
+
+
+def _dbt_ls(settings: Settings, args: list[str]) -> set[str]:
+    """The models and tests dbt selects with ``args`` (dbt ls, in this process)."""
+    from dbt.cli.main import dbtRunner
+
+    from nir.warehouse import dbt
+
+    full = ["ls", *args, "--project-dir", str(settings.dbt_project_dir), "--output", "name"]
+    full += ["--resource-type", "model", "--resource-type", "test", "--log-level", "none"]
+    with dbt._environ(dbt._dbt_environ(settings, None)):
+        result = dbtRunner().invoke(full)
+    assert result.success, result.exception
+    return set(result.result)
+
+
+def test_leaving_the_static_models_out_leaves_out_only_them_and_their_own_checks(
+    warehouse: Settings,
+) -> None:
+    """A build that finds the static models built (tag ``static``, nir.warehouse.dbt
+    .static_exclusion) runs every test it ran before except those that read static models
+    only; a static model reads only seeds and static models, or is a view without tests (its
+    definition is all the project decides)."""
+    from nir.warehouse.dbt import PUBLISHING, parse, static_exclusion
+
+    manifest = json.loads(parse(warehouse).read_text("utf-8"))
+    nodes = manifest["nodes"]
+    static = {
+        u for u, n in nodes.items() if n["resource_type"] == "model" and "static" in n["tags"]
+    }
+    assert {nodes[u]["name"] for u in static} == {
+        "int_regioner", "etiketter", "regioner", "stg_gate__gjeldende", "stg_gate__verdikt"
+    }  # fmt: skip
+    tests = {u: n for u, n in nodes.items() if n["resource_type"] == "test"}
+    for u in static:
+        parents = set(nodes[u]["depends_on"]["nodes"])
+        if nodes[u]["config"]["materialized"] == "replaced_view":
+            assert not [t for t in tests.values() if u in t["depends_on"]["nodes"]], u
+        else:
+            assert all(p.startswith("seed.") or p in static for p in parents), (u, parents)
+    own = {  # the checks whose every model is static
+        t["name"]
+        for t in tests.values()
+        if {p for p in t["depends_on"]["nodes"] if not p.startswith("seed.")} <= static
+    }
+    no_unit = ["--exclude-resource-type", "unit_test"]
+    for select in (["path:models", "--exclude", *PUBLISHING], PUBLISHING):
+        full = _dbt_ls(warehouse, ["--select", *select, *no_unit])
+        lean = _dbt_ls(warehouse, ["--select", *select, *no_unit, *static_exclusion()])
+        assert lean <= full
+        left_out = full - lean
+        assert left_out and left_out <= {nodes[u]["name"] for u in static} | own
+        assert {n for n in full if n in own} <= left_out  # a static model's own checks too
+
+
+def test_the_static_models_are_built_again_only_when_the_project_changed(
+    warehouse: Settings, tmp_path: Path
+) -> None:
+    """The first build in a data folder builds the static models and notes the project they
+    were built by; later builds leave them as they are, until the project changes or one of
+    them is missing or of another type."""
+    from nir.warehouse.dbt import build_publishing
+
+    copy = _copy(warehouse, tmp_path)
+
+    def kept() -> bool:  # a comment only this test sets: gone when the table is built again
+        return q(
+            copy,
+            "select comment from duckdb_tables() "
+            "where schema_name = 'intermediate' and table_name = 'int_regioner'",
+        ) == [("kept",)]
+
+    build(copy, A)
+    marker = copy.data_dir / "dbt" / "static-build.json"
+    assert json.loads(marker.read_text())["relations"] == {
+        "intermediate.int_regioner": "BASE TABLE"
+    }
+    run(copy, "comment on table intermediate.int_regioner is 'kept'")
+    build(copy, A)
+    assert kept()  # left as it was
+    regioner = q(copy, "select * from intermediate.int_regioner order by all")
+
+    saved = json.loads(marker.read_text())
+    marker.write_text(json.dumps(saved | {"key": "another project|" + saved["key"]}))
+    build(copy, A)
+    assert not kept()  # built again
+    assert q(copy, "select * from intermediate.int_regioner order by all") == regioner
+
+    run(copy, "drop table intermediate.int_regioner")
+    build(copy, A)
+    assert q(copy, "select * from intermediate.int_regioner order by all") == regioner
+
+    build_publishing(copy, A)
+    run(
+        copy,
+        "drop view staging.stg_gate__verdikt",
+        "create table staging.stg_gate__verdikt (x int)",
+    )
+    build_publishing(copy, A)  # a table where a static view was: built again
+    assert q(
+        copy,
+        "select table_type from information_schema.tables where table_name = 'stg_gate__verdikt'",
+    ) == [("VIEW",)]
+    assert (
+        "publisering.etiketter"
+        in json.loads((copy.data_dir / "dbt" / "static-publishing.json").read_text())["relations"]
+    )

@@ -36,6 +36,9 @@ CHECKED_SEEDS = "kodelister avslutningsaarsaker sluttmaal tiltakskoder kontrolle
 # The publishing layer and the gate's verdicts: built after the gate (build_publishing), over
 # every passed snapshot, never as part of one snapshot's build.
 PUBLISHING = ["path:models/publisering", "path:models/staging/gate"]
+# Models built from the project alone (tables of seeds, views): built again only when the
+# project changes (_static_built); their checks run when they are built.
+STATIC = "tag:static"
 
 
 class TransformError(NirError):
@@ -396,6 +399,88 @@ def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
     return True
 
 
+def static_exclusion() -> list[str]:
+    """The arguments that leave the static models out of a build, with the checks of nothing
+    else: cautious indirect selection drops a test only when every model it reads is left
+    out, where dbt's default (eager) also drops every test that reads a static model beside
+    others (the marts' checks against ``int_regioner``); tests/test_dbt.py compares the two."""
+    return ["--exclude", STATIC, "--indirect-selection", "cautious"]
+
+
+def _static_marker(settings: Settings, kind: str) -> Path:
+    return dbt_dir(settings) / f"static-{kind}.json"
+
+
+def _static_key(settings: Settings) -> str:
+    return f"{project_key(settings)}|{settings.warehouse.resolve()}"
+
+
+def _static_built(settings: Settings, kind: str) -> bool:
+    """Whether the static models of ``kind`` (``build`` or ``publishing``) were built by this
+    project, unchanged since (every file, seeds included: :func:`project_key`), and are all
+    still in the warehouse; then a build leaves them out (``STATIC``)."""
+    import duckdb
+
+    try:
+        marker = json.loads(_static_marker(settings, kind).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    relations = marker.get("relations") if isinstance(marker, dict) else None
+    if marker.get("key") != _static_key(settings) or not isinstance(relations, dict):
+        return False
+    try:
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        rows = con.execute(
+            "select table_schema || '.' || table_name, table_type from information_schema.tables"
+        ).fetchall()
+    finally:
+        con.close()
+    return relations.items() <= dict(rows).items()
+
+
+def static_relations(settings: Settings, kind: str) -> dict[str, str]:
+    """The relations (``schema.name`` -> ``VIEW`` or ``BASE TABLE``) of the static models a
+    build of ``kind`` makes: ``publishing`` those under :data:`PUBLISHING`, ``build`` the
+    others."""
+    prefixes = tuple(p.removeprefix("path:") + "/" for p in PUBLISHING)
+    out = {}
+    for path, schema, alias, materialized in _static_models(settings):
+        if path.startswith(prefixes) == (kind == "publishing"):
+            view = materialized == "replaced_view"
+            out[f"{schema}.{alias}"] = "VIEW" if view else "BASE TABLE"
+    return dict(sorted(out.items()))
+
+
+def _static_models(settings: Settings) -> list[tuple[str, str, str, str]]:
+    """(file, schema, alias, materialization) of every static model: from dbt's parse in this
+    process when it is of this project (the build that just ran: no second parse after a
+    change), else from the parsed manifest (:func:`parse`)."""
+    key = project_key(settings)
+    if _manifest is not None and _manifest[0].startswith(f"{key}|"):
+        nodes = _manifest[1].nodes.values()  # type: ignore[attr-defined]
+        return [
+            (n.original_file_path, n.schema, n.alias, n.config.materialized)
+            for n in nodes
+            if n.resource_type == "model" and "static" in n.tags
+        ]
+    manifest = json.loads(parse(settings).read_text("utf-8"))
+    return [
+        (n["original_file_path"], n["schema"], n["alias"], n["config"]["materialized"])
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and "static" in n["tags"]
+    ]
+
+
+def _mark_static(settings: Settings, kind: str) -> None:
+    from nir.files import atomic_write_text
+
+    marker = {"key": _static_key(settings), "relations": static_relations(settings, kind)}
+    atomic_write_text(_static_marker(settings, kind), json.dumps(marker, indent=1))
+
+
 def build(
     settings: Settings,
     snapshot: date,
@@ -428,10 +513,16 @@ def build(
         args += ["--exclude-resource-type", "unit_test"]
     with writer_lock(settings):
         seed(settings, snapshot)
+        # the static models (and their checks) only when the project changed
+        static = not controls_only and not unit_tests and _static_built(settings, "build")
+        if static:
+            args += static_exclusion()
         faults.point("build:before_dbt")
         run_dbt(
             settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}", snapshot=snapshot
         )
+        if not static and not controls_only:
+            _mark_static(settings, "build")
         faults.point("build:after_dbt")
 
 
@@ -453,7 +544,12 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
         finally:
             con.close()
         seed(settings, snapshot)
+        static = _static_built(settings, "publishing")  # as in build()
+        if static:
+            args += static_exclusion()
         run_dbt(settings, args, what="dbt build of the publishing layer", snapshot=snapshot)
+        if not static:
+            _mark_static(settings, "publishing")
 
 
 def parse(settings: Settings) -> Path:
