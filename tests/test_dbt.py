@@ -582,6 +582,11 @@ def test_the_static_models_are_built_again_only_when_the_project_changed(
     assert not kept()  # built again
     assert q(copy, "select * from intermediate.int_regioner order by all") == regioner
 
+    run(copy, "comment on table intermediate.int_regioner is 'kept'")
+    marker.write_text("[1, 2]")  # not a marker (an old format, a broken file): built again
+    build(copy, A)
+    assert not kept()
+
     run(copy, "drop table intermediate.int_regioner")
     build(copy, A)
     assert q(copy, "select * from intermediate.int_regioner order by all") == regioner

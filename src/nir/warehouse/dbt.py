@@ -362,22 +362,28 @@ def _seed_marker(settings: Settings) -> Path:
     return dbt_dir(settings) / "seeds.sha256"
 
 
-def _seeds_loaded(settings: Settings) -> bool:
-    """Whether every seed table exists in the warehouse's ``referanse`` schema."""
+def _relations(settings: Settings) -> dict[str, str]:
+    """The warehouse's relations: ``schema.name`` -> ``BASE TABLE`` or ``VIEW`` (none when
+    the file cannot be opened)."""
     import duckdb
 
-    expected = {p.stem for p in (settings.dbt_project_dir / "seeds").glob("*.csv")}
     try:
         con = duckdb.connect(str(settings.warehouse), read_only=True)
     except duckdb.Error:
-        return False
+        return {}
     try:
         rows = con.execute(
-            "select table_name from information_schema.tables where table_schema = 'referanse'"
+            "select table_schema || '.' || table_name, table_type from information_schema.tables"
         ).fetchall()
     finally:
         con.close()
-    return expected <= {r[0] for r in rows}
+    return dict(rows)
+
+
+def _seeds_loaded(settings: Settings) -> bool:
+    """Whether every seed table exists in the warehouse's ``referanse`` schema."""
+    expected = {f"referanse.{p.stem}" for p in (settings.dbt_project_dir / "seeds").glob("*.csv")}
+    return expected <= _relations(settings).keys()
 
 
 def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
@@ -419,26 +425,14 @@ def _static_built(settings: Settings, kind: str) -> bool:
     """Whether the static models of ``kind`` (``build`` or ``publishing``) were built by this
     project, unchanged since (every file, seeds included: :func:`project_key`), and are all
     still in the warehouse; then a build leaves them out (``STATIC``)."""
-    import duckdb
-
     try:
         marker = json.loads(_static_marker(settings, kind).read_text("utf-8"))
     except (OSError, ValueError):
         return False
-    relations = marker.get("relations") if isinstance(marker, dict) else None
-    if marker.get("key") != _static_key(settings) or not isinstance(relations, dict):
+    if not isinstance(marker, dict) or marker.get("key") != _static_key(settings):
         return False
-    try:
-        con = duckdb.connect(str(settings.warehouse), read_only=True)
-    except duckdb.Error:
-        return False
-    try:
-        rows = con.execute(
-            "select table_schema || '.' || table_name, table_type from information_schema.tables"
-        ).fetchall()
-    finally:
-        con.close()
-    return relations.items() <= dict(rows).items()
+    relations = marker.get("relations")
+    return isinstance(relations, dict) and relations.items() <= _relations(settings).items()
 
 
 def static_relations(settings: Settings, kind: str) -> dict[str, str]:
