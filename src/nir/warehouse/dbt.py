@@ -26,6 +26,7 @@ from pathlib import Path
 from nir import faults
 from nir.config import Settings
 from nir.errors import NirError, WarehouseBusyError
+from nir.files import atomic_write_text
 
 # What the nightly (daily snapshot) run needs: the control list, the spells with their
 # error flag, and the completeness figures.
@@ -435,44 +436,46 @@ def _static_built(settings: Settings, kind: str) -> bool:
     return isinstance(relations, dict) and relations.items() <= _relations(settings).items()
 
 
-def static_relations(settings: Settings, kind: str) -> dict[str, str]:
+def _static_relations(settings: Settings, kind: str) -> dict[str, str]:
     """The relations (``schema.name`` -> ``VIEW`` or ``BASE TABLE``) of the static models a
-    build of ``kind`` makes: ``publishing`` those under :data:`PUBLISHING`, ``build`` the
-    others."""
+    build of ``kind`` makes (``publishing``: those under :data:`PUBLISHING`; ``build``: the
+    others), from dbt's parse in this process when it is of this project (the build that
+    just ran: no second parse after a change), else from the parsed manifest (:func:`parse`).
+    """
+    key = project_key(settings)
+    if _manifest is not None and _manifest[0].startswith(f"{key}|"):
+        in_process = _manifest[1].nodes.values()  # type: ignore[attr-defined]
+        nodes = [n.to_dict() for n in in_process if "static" in n.tags]
+    else:
+        nodes = list(json.loads(parse(settings).read_text("utf-8"))["nodes"].values())
     prefixes = tuple(p.removeprefix("path:") + "/" for p in PUBLISHING)
     out = {}
-    for path, schema, alias, materialized in _static_models(settings):
-        if path.startswith(prefixes) == (kind == "publishing"):
-            view = materialized == "replaced_view"
-            out[f"{schema}.{alias}"] = "VIEW" if view else "BASE TABLE"
+    for n in nodes:
+        if n["resource_type"] != "model" or "static" not in n["tags"]:
+            continue
+        if n["original_file_path"].startswith(prefixes) == (kind == "publishing"):
+            view = n["config"]["materialized"] == "replaced_view"
+            out[f"{n['schema']}.{n['alias']}"] = "VIEW" if view else "BASE TABLE"
     return dict(sorted(out.items()))
 
 
-def _static_models(settings: Settings) -> list[tuple[str, str, str, str]]:
-    """(file, schema, alias, materialization) of every static model: from dbt's parse in this
-    process when it is of this project (the build that just ran: no second parse after a
-    change), else from the parsed manifest (:func:`parse`)."""
-    key = project_key(settings)
-    if _manifest is not None and _manifest[0].startswith(f"{key}|"):
-        nodes = _manifest[1].nodes.values()  # type: ignore[attr-defined]
-        return [
-            (n.original_file_path, n.schema, n.alias, n.config.materialized)
-            for n in nodes
-            if n.resource_type == "model" and "static" in n.tags
-        ]
-    manifest = json.loads(parse(settings).read_text("utf-8"))
-    return [
-        (n["original_file_path"], n["schema"], n["alias"], n["config"]["materialized"])
-        for n in manifest["nodes"].values()
-        if n["resource_type"] == "model" and "static" in n["tags"]
-    ]
-
-
-def _mark_static(settings: Settings, kind: str) -> None:
-    from nir.files import atomic_write_text
-
-    marker = {"key": _static_key(settings), "relations": static_relations(settings, kind)}
-    atomic_write_text(_static_marker(settings, kind), json.dumps(marker, indent=1))
+def _run_leaving_static_out(
+    settings: Settings, kind: str, args: list[str], *, what: str, snapshot: date, allowed: bool
+) -> None:
+    """:func:`run_dbt` of a build of ``kind``, leaving the static models out when ``allowed``
+    and they are built (:func:`_static_built`); a build that made them notes it."""
+    static = allowed and _static_built(settings, kind)
+    run_dbt(
+        settings, [*args, *static_exclusion()] if static else args, what=what, snapshot=snapshot
+    )
+    if allowed and not static:
+        atomic_write_text(
+            _static_marker(settings, kind),
+            json.dumps(
+                {"key": _static_key(settings), "relations": _static_relations(settings, kind)},
+                indent=1,
+            ),
+        )
 
 
 def build(
@@ -507,16 +510,15 @@ def build(
         args += ["--exclude-resource-type", "unit_test"]
     with writer_lock(settings):
         seed(settings, snapshot)
-        # the static models (and their checks) only when the project changed
-        static = not controls_only and not unit_tests and _static_built(settings, "build")
-        if static:
-            args += static_exclusion()
         faults.point("build:before_dbt")
-        run_dbt(
-            settings, args, what=f"dbt build for snapshot {snapshot.isoformat()}", snapshot=snapshot
+        _run_leaving_static_out(
+            settings,
+            "build",
+            args,
+            what=f"dbt build for snapshot {snapshot.isoformat()}",
+            snapshot=snapshot,
+            allowed=not controls_only and not unit_tests,
         )
-        if not static and not controls_only:
-            _mark_static(settings, "build")
         faults.point("build:after_dbt")
 
 
@@ -538,12 +540,14 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
         finally:
             con.close()
         seed(settings, snapshot)
-        static = _static_built(settings, "publishing")  # as in build()
-        if static:
-            args += static_exclusion()
-        run_dbt(settings, args, what="dbt build of the publishing layer", snapshot=snapshot)
-        if not static:
-            _mark_static(settings, "publishing")
+        _run_leaving_static_out(
+            settings,
+            "publishing",
+            args,
+            what="dbt build of the publishing layer",
+            snapshot=snapshot,
+            allowed=True,
+        )
 
 
 def parse(settings: Settings) -> Path:
@@ -555,8 +559,6 @@ def parse(settings: Settings) -> Path:
     changed project is parsed again before anything reads its declarations (not whatever
     manifest the last build in this data directory happened to write).
     """
-    from nir.files import atomic_write_text
-
     cached = parse_cache_dir() / project_key(settings) / "manifest.json"
     if cached.is_file():
         return cached
