@@ -606,3 +606,36 @@ def test_the_static_models_are_built_again_only_when_the_project_changed(
         "publisering.etiketter"
         in json.loads((copy.data_dir / "dbt" / "static-publishing.json").read_text())["relations"]
     )
+
+
+def test_warehouses_of_one_name_share_dbts_parse_and_each_gets_its_own_tables(
+    tmp_path: Path,
+) -> None:
+    """dbt's parse is kept in the process for warehouses of one file name in any folder (the
+    name is the models' database; nothing else of the folder is in the parse): a new data
+    folder does not parse the project again, and each command still writes its own file."""
+    import nir.warehouse.dbt as nir_dbt
+
+    one = load_settings(data_dir=tmp_path / "one" / "data")
+    two = load_settings(data_dir=tmp_path / "two" / "data")
+    other = load_settings(
+        data_dir=tmp_path / "three" / "data", warehouse_path=tmp_path / "three" / "annet.duckdb"
+    )
+    for s in (one, two, other):
+        s.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    assert one.warehouse.name == two.warehouse.name != other.warehouse.name
+    nir_dbt.seed(one, A)
+    parsed = nir_dbt._manifest
+    assert parsed is not None
+    nir_dbt.seed(two, A)
+    assert nir_dbt._manifest is parsed  # not parsed again
+    nir_dbt.seed(other, A)
+    assert nir_dbt._manifest is not None and nir_dbt._manifest[1] is not parsed[1]
+    databases = {
+        s.warehouse.stem: {n.database for n in m.nodes.values() if n.resource_type == "seed"}
+        for s, m in ((one, parsed[1]), (other, nir_dbt._manifest[1]))
+    }
+    assert databases == {"warehouse": {"warehouse"}, "annet": {"annet"}}
+    kommuner = (one.dbt_project_dir / "seeds" / "kommuner.csv").read_text("utf-8").splitlines()
+    for s in (one, two, other):
+        assert q(s, "select count(*) from referanse.kommuner") == [(len(kommuner) - 1,)]

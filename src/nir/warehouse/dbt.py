@@ -173,16 +173,19 @@ _manifest: tuple[str, object] | None = None
 def _parsed(settings: Settings, args: list[str], flags: list[str]) -> object | None:
     """dbt's parsed project for ``args`` (its ``--project-dir`` and ``--vars``), parsed once per
     process and project: every dbt command otherwise parses the project again (with partial
-    parsing ~0.15 s of each build at any scale, twice a month). Kept under the project's key
-    (dbt's version, the vars, every file: a changed model is parsed again), the vars given,
-    the project's folder and the warehouse (its file name is the models' database). None
+    parsing ~0.15 s of each build at any scale, twice a month; without, in a new data folder,
+    ~3-5 s). Kept under the project's key (dbt's version, the vars, every file: a changed
+    model is parsed again), the vars given, the project's folder and the warehouse file's
+    name, which is the models' database (dbt-duckdb's default): the parse holds no path of
+    the data folder (the profile, the target folder and the snapshot are read again by every
+    command), so warehouses of one name in other folders share it (tests/test_dbt.py). None
     when the parse fails: the command then parses itself and reports the error. Call with
     ``_IN_PROCESS`` held."""
     global _manifest
     from dbt.cli.main import dbtRunner
 
     given = args[args.index("--vars") + 1] if "--vars" in args else ""
-    where = f"{settings.dbt_project_dir.resolve()}|{settings.warehouse.resolve()}"
+    where = f"{settings.dbt_project_dir.resolve()}|{settings.warehouse.stem}"
     key = f"{project_key(settings)}|{given}|{where}"
     if _manifest is not None and _manifest[0] == key:
         return _manifest[1]
