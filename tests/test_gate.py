@@ -131,11 +131,22 @@ def test_publication_suite_fails_on_inconsistent_unsuppressed_figures(settings):
 
 
 # --- publication suite after suppression ----------------------------------------------------
-@pytest.fixture
-def published(settings):
+@pytest.fixture(scope="module")
+def published_once(tmp_path_factory):
+    """One publication of the synthetic snapshot for the module's tests to copy."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("published") / "data")
     make_snapshot(settings, SNAP)
     run_gate(settings, SNAP)
-    return publish(settings, SNAP)
+    publish(settings, SNAP)
+    return settings.data_dir
+
+
+@pytest.fixture
+def published(settings, published_once):
+    """The published database, in a copy of that publication's data folder of this test's own
+    (the tests damage copies of the file and record verdicts: nothing is shared)."""
+    shutil.copytree(published_once, settings.data_dir, symlinks=True)
+    return settings.published_db
 
 
 def _audit(settings, db, tmp_path, sql: str):
