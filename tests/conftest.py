@@ -12,21 +12,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 
 #: The test files that take longest on one worker, longest first (seconds summed over their
-#: tests, `--durations=0` on 2 cores, 3 December 2026). `make test` keeps each file on one
-#: worker in collection order (`--dist loadfile --no-loadscope-reorder`); collecting these
-#: first hands the longest files out first and leaves short ones for the end, so neither
+#: tests, `--junitxml` of a full run on 2 cores, 4 December 2026). `make test` keeps each file
+#: on one worker in collection order (`--dist loadfile --no-loadscope-reorder`); collecting
+#: these first hands the longest files out first and leaves short ones for the end, so neither
 #: worker sits idle while the other finishes a long file (xdist's own order, by number of
 #: tests, started the one-test bench and deployment files last). Only the order changes.
 LONGEST_FIRST = (
-    "test_faults_pipeline.py",  # 201 s
-    "test_dags.py",  # 149 s
-    "test_publish.py",  # 103 s
-    "test_deployment.py",  # 81 s
-    "test_bench.py",  # 78 s
-    "test_fuzz_readers.py",  # 53 s
-    "test_privacy.py",  # 44 s
-    "test_gate.py",  # 39 s
-    "test_dbt.py",  # 26 s
+    "test_faults_pipeline.py",  # 267 s
+    "test_dags.py",  # 201 s
+    "test_publish.py",  # 145 s
+    "test_deployment.py",  # 114 s
+    "test_bench.py",  # 86 s
+    "test_fuzz_readers.py",  # 63 s
+    "test_dbt.py",  # 47 s
+    "test_privacy.py",  # 45 s
+    "test_transform.py",  # 38 s
+    "test_gate.py",  # 27 s (one publication shared by its suite tests)
     "test_disclosure_independent.py",  # 23 s
     "test_key_rotation.py",  # 20 s
 )
