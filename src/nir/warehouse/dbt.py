@@ -384,16 +384,23 @@ def _relations(settings: Settings) -> dict[str, str]:
     return dict(rows)
 
 
-def _seeds_loaded(settings: Settings) -> bool:
-    """Whether every seed table exists in the warehouse's ``referanse`` schema."""
+def _seeds_loaded(settings: Settings, relations: dict[str, str]) -> bool:
+    """Whether every seed table is among the warehouse's ``relations`` (schema ``referanse``)."""
     expected = {f"referanse.{p.stem}" for p in (settings.dbt_project_dir / "seeds").glob("*.csv")}
-    return expected <= _relations(settings).keys()
+    return expected <= relations.keys()
 
 
-def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
+def seed(
+    settings: Settings,
+    snapshot: date,
+    *,
+    force: bool = False,
+    relations: dict[str, str] | None = None,
+) -> bool:
     """Load the seeds into schema ``referanse`` when they changed or are missing.
 
-    The caller holds the warehouse's writer lock (:func:`nir.warehouse.writer_lock`).
+    ``relations``: the warehouse's, when the caller has read them (:func:`_relations`). The
+    caller holds the warehouse's writer lock (:func:`nir.warehouse.writer_lock`).
     """
     marker = _seed_marker(settings)
     fingerprint = _seed_fingerprint(settings)
@@ -401,7 +408,7 @@ def seed(settings: Settings, snapshot: date, *, force: bool = False) -> bool:
         not force
         and marker.exists()
         and marker.read_text() == fingerprint
-        and _seeds_loaded(settings)
+        and _seeds_loaded(settings, _relations(settings) if relations is None else relations)
     ):
         return False
     run_dbt(settings, ["seed", "--full-refresh", "--quiet"], what="dbt seed", snapshot=snapshot)
@@ -425,18 +432,18 @@ def _static_key(settings: Settings) -> str:
     return f"{project_key(settings)}|{settings.warehouse.resolve()}"
 
 
-def _static_built(settings: Settings, kind: str) -> bool:
+def _static_built(settings: Settings, kind: str, relations: dict[str, str]) -> bool:
     """Whether the static models of ``kind`` (``build`` or ``publishing``) were built by this
     project, unchanged since (every file, seeds included: :func:`project_key`), and are all
-    still in the warehouse; then a build leaves them out (``STATIC``)."""
+    still among the warehouse's ``relations``; then a build leaves them out (``STATIC``)."""
     try:
         marker = json.loads(_static_marker(settings, kind).read_text("utf-8"))
     except (OSError, ValueError):
         return False
     if not isinstance(marker, dict) or marker.get("key") != _static_key(settings):
         return False
-    relations = marker.get("relations")
-    return isinstance(relations, dict) and relations.items() <= _relations(settings).items()
+    built = marker.get("relations")
+    return isinstance(built, dict) and built.items() <= relations.items()
 
 
 def _static_relations(settings: Settings, kind: str) -> dict[str, str]:
@@ -463,11 +470,19 @@ def _static_relations(settings: Settings, kind: str) -> dict[str, str]:
 
 
 def _run_leaving_static_out(
-    settings: Settings, kind: str, args: list[str], *, what: str, snapshot: date, allowed: bool
+    settings: Settings,
+    kind: str,
+    args: list[str],
+    *,
+    what: str,
+    snapshot: date,
+    allowed: bool,
+    relations: dict[str, str],
 ) -> None:
     """:func:`run_dbt` of a build of ``kind``, leaving the static models out when ``allowed``
-    and they are built (:func:`_static_built`); a build that made them notes it."""
-    static = allowed and _static_built(settings, kind)
+    and they are among the warehouse's ``relations`` (:func:`_static_built`); a build that
+    made them notes it."""
+    static = allowed and _static_built(settings, kind, relations)
     run_dbt(
         settings, [*args, *static_exclusion()] if static else args, what=what, snapshot=snapshot
     )
@@ -512,7 +527,8 @@ def build(
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     with writer_lock(settings):
-        seed(settings, snapshot)
+        relations = _relations(settings)  # read once: the seeds' check and the static models'
+        seed(settings, snapshot, relations=relations)
         faults.point("build:before_dbt")
         _run_leaving_static_out(
             settings,
@@ -521,6 +537,7 @@ def build(
             what=f"dbt build for snapshot {snapshot.isoformat()}",
             snapshot=snapshot,
             allowed=not controls_only and not unit_tests,
+            relations=relations,
         )
         faults.point("build:after_dbt")
 
@@ -542,7 +559,8 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
             ensure_results_table(con)
         finally:
             con.close()
-        seed(settings, snapshot)
+        relations = _relations(settings)  # read once: the seeds' check and the static models'
+        seed(settings, snapshot, relations=relations)
         _run_leaving_static_out(
             settings,
             "publishing",
@@ -550,6 +568,7 @@ def build_publishing(settings: Settings, snapshot: date) -> None:
             what="dbt build of the publishing layer",
             snapshot=snapshot,
             allowed=True,
+            relations=relations,
         )
 
 
