@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date, datetime
 
@@ -78,6 +79,26 @@ def test_gate_blocks_on_ikke_registrert_share(settings):
     docs = settings.gx_dir / SNAP.isoformat() / "docs" / "completeness"
     assert (docs / "index.html").is_file()
     assert "GX validation pages:" in (docs / "results.html").read_text("utf-8")
+
+
+def test_a_suite_never_serialises_gxs_in_memory_configuration(settings, monkeypatch):
+    """GX would write the ephemeral context's whole configuration as YAML to an in-memory
+    store after every asset it adds (~30 ms a suite, read by nothing); run_suite skips it,
+    and a failing suite's Data Docs, which read that configuration, still render."""
+    from great_expectations.data_context.data_context_variables import DataContextVariables
+
+    saved = []
+    monkeypatch.setattr(DataContextVariables, "save", lambda self: saved.append(self))
+    make_snapshot(settings, SNAP, ikke_registrert_2023=0.10)
+    with pytest.raises(GateFailed):
+        run_gate(settings, SNAP)
+    assert saved == []
+    docs = settings.gx_dir / SNAP.isoformat() / "docs" / "completeness" / "validations"
+    pages = [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", p.read_text("utf-8")))
+        for p in docs.rglob("*.html")
+    ]
+    assert any("Status: Failed" in page for page in pages)
 
 
 def test_gate_blocks_on_error_spell_share(settings):
