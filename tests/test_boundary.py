@@ -461,6 +461,41 @@ def test_6_connect_raises_busy_for_any_duckdb_lock_conflict(tmp_path):
         holder.wait()
 
 
+def test_6_held_open_shares_one_open_of_the_warehouse_and_frees_it_after(tmp_path):
+    """Inside held_open every connect() is a cursor on one DuckDB instance (a database
+    attached through one is seen through the others: attachments are the instance's);
+    after the block the file is closed, so another process can open it for writing."""
+    from nir.warehouse import connect, held_open, writer_lock
+
+    s = load_settings(data_dir=tmp_path / "data", lock_timeout_seconds=0.5)
+    connect(s).close()
+    with writer_lock(s), held_open(s):
+        first = connect(s)
+        first.execute("attach ':memory:' as probe")
+        second = connect(s, read_only=True)
+        names = {
+            r[0] for r in second.execute("select database_name from duckdb_databases()").fetchall()
+        }
+        assert "probe" in names
+        first.close()
+        second.close()
+    after = connect(s)
+    names = {r[0] for r in after.execute("select database_name from duckdb_databases()").fetchall()}
+    after.close()
+    assert "probe" not in names
+    writer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+            str(s.warehouse),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert writer.returncode == 0, writer.stderr
+
+
 # --- 7. deployment defaults --------------------------------------------------------------------
 def test_7_compose_has_no_default_secrets_and_reads_them_from_files():
     text = (PROJECT_ROOT / "docker-compose.yml").read_text()

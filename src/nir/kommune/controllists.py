@@ -266,12 +266,13 @@ def _read_history(settings: Settings, snapshot: date, data: Lagerdata) -> None:
 def write_control_lists(settings: Settings, snapshot: date) -> Path:
     """Write the restricted database, the index and each kommune's pack; returns their folder."""
     from nir.kommune import packs
-    from nir.warehouse import writer_lock
+    from nir.warehouse import held_open, writer_lock
 
     with writer_lock(settings):  # no writer while the warehouse is read
-        rows, kommuner = _read(settings, snapshot)
-        data = Lagerdata(rows, kommuner)
-        _read_figures(settings, snapshot, packs.fjoraar(snapshot), data)
+        with held_open(settings):  # one open for both reads
+            rows, kommuner = _read(settings, snapshot)
+            data = Lagerdata(rows, kommuner)
+            _read_figures(settings, snapshot, packs.fjoraar(snapshot), data)
         private_dir(settings.kontroll_dir)
         _write_database(settings, snapshot)
         _read_history(settings, snapshot, data)

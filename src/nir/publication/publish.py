@@ -201,7 +201,7 @@ def revoke(settings: Settings, snapshot: date, reason: str) -> list[int]:
 # --- write, audit, publish --------------------------------------------------------------------
 def publish(settings: Settings, snapshot: date) -> Path:
     """Write-audit-publish the statistics with ``snapshot``; returns the published database."""
-    from nir.warehouse import writer_lock
+    from nir.warehouse import held_open, writer_lock
     from nir.warehouse.dbt import build_publishing
 
     with _publish_lock(settings):
@@ -211,8 +211,9 @@ def publish(settings: Settings, snapshot: date) -> Path:
 
             fork_server()
         build_publishing(settings, snapshot)
-        _ensure_passed(settings, snapshot)
-        with writer_lock(settings):
+        _ensure_passed(settings, snapshot)  # may run the gate and dbt: before the lock
+        # the rest reads, checks and records in the warehouse: one open of the file for all
+        with writer_lock(settings), held_open(settings):
             try:
                 return _write_published(settings, snapshot)
             except OSError as exc:  # disk full, permissions: one line, nothing published
