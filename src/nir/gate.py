@@ -496,11 +496,12 @@ def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
     """
     from nir_expectations import completeness, marts
 
-    from nir.warehouse import connect, writer_lock
+    from nir.warehouse import connect, held_open, writer_lock
 
     snap = snapshot.isoformat()
-    # the lock keeps writers (load, dbt, publish) out while the frames are read
-    with writer_lock(settings):
+    # the lock keeps writers (load, dbt, publish) out from reading the frames to recording
+    # the outcomes; one open of the file for both
+    with writer_lock(settings), held_open(settings):
         con = connect(settings, read_only=True)
         try:
             frozen = _frozen_years(con, snapshot)
@@ -508,11 +509,10 @@ def run_gate(settings: Settings, snapshot: date) -> dict[str, Any]:
             m_checks = marts.build(con, settings, snapshot)
         finally:
             con.close()
-    results = [
-        run_suite(settings, "completeness", snap, c_checks),
-        run_suite(settings, "marts", snap, m_checks),
-    ]
-    with writer_lock(settings):
+        results = [
+            run_suite(settings, "completeness", snap, c_checks),
+            run_suite(settings, "marts", snap, m_checks),
+        ]
         record_runs(settings, snapshot, [(r.suite, r.outcomes, r.started) for r in results])
     failures = [o for r in results for o in r.hard_failures]
     record = {
