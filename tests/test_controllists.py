@@ -237,3 +237,21 @@ def test_cli_control_lists_and_status(tmp_path, monkeypatch):
     assert status.exit_code == 0, status.output
     assert "Published: nothing yet" in status.output
     assert "Last gate results: none" in status.output
+
+
+def test_pack_files_written_on_threads_are_all_written_and_a_failure_is_raised(tmp_path):
+    """write_packs renders while PrivateFiles writes on threads: every file ends up whole and
+    owner-only, and a write that fails (here: its folder is missing) is raised when the block
+    ends, after the others were written, so a snapshot's folder is never published short."""
+    from nir.kommune.output import PrivateFiles
+
+    with pytest.raises(FileNotFoundError), PrivateFiles(threads=2) as files:
+        for i in range(20):
+            with files.text(tmp_path / f"f{i}.csv", "utf-8-sig") as f:
+                f.write(f"a;b\r\n{i};æ\r\n")
+        with files.text(tmp_path / "missing" / "x.csv", "utf-8") as f:
+            f.write("x")
+    for i in range(20):
+        path = tmp_path / f"f{i}.csv"
+        assert path.read_bytes() == f"\ufeffa;b\r\n{i};æ\r\n".encode()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

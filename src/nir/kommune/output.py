@@ -4,8 +4,11 @@ belongs to. Used by the control lists, the kommune packs and the IMDi tracker.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,45 @@ def open_private(path: Path, encoding: str) -> Any:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "w", encoding=encoding, newline="")
+
+
+class PrivateFiles:
+    """Owner-only text files written on a few threads while the caller renders the next.
+
+    A kommune pack is four files, a snapshot's packs over a thousand: creating them is
+    system calls that wait on the file system (more so while other writes are under way),
+    which threads overlap with the rendering (their system calls release the GIL). Use as a
+    context manager; :meth:`text` gives a buffer that is written when its block ends; leaving
+    waits for every file and raises the first error.
+    """
+
+    def __init__(self, threads: int = 4) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="nir-files")
+        self._pending: list[Any] = []
+
+    @contextlib.contextmanager
+    def text(self, path: Path, encoding: str) -> Iterator[io.StringIO]:
+        """A buffer whose text is written to ``path`` (as by :func:`open_private`)."""
+        buffer = io.StringIO(newline="")
+        yield buffer
+        self._pending.append(self._pool.submit(_write_private, path, buffer.getvalue(), encoding))
+
+    def __enter__(self) -> PrivateFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for done in self._pending:
+                done.result()  # the first failure raises here, after the rest were tried
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _write_private(path: Path, text: str, encoding: str) -> None:
+    with open_private(path, encoding) as f:
+        f.write(text)
 
 
 @functools.cache

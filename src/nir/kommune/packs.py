@@ -134,13 +134,20 @@ KONTROLLISTE_HEADER = (
 
 
 def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> None:
-    """Write the index and every kommune's pack into ``folder`` (the snapshot's tmp folder)."""
+    """Write the index and every kommune's pack into ``folder`` (the snapshot's tmp folder);
+    the files are written on threads while the next ones are rendered."""
+    from nir.kommune.output import PrivateFiles
+
+    with PrivateFiles() as files:
+        _write_packs(settings, snapshot, data, folder, files)
+
+
+def _write_packs(settings: Settings, snapshot: date, data: Any, folder: Path, files: Any) -> None:
     from nir.contracts import kommuner as kl
     from nir.kommune.charts import Request, draw_all
     from nir.kommune.output import (
         environment,
         neutralise,
-        open_private,
         private_dir,
         reference_year,
     )
@@ -184,7 +191,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
 
         # --- control list CSV ----------------------------------------------------------------
         kl_csv = f"kontrolliste_{stem}.csv"
-        with open_private(sub / kl_csv, "utf-8-sig") as f:
+        with files.text(sub / kl_csv, "utf-8-sig") as f:
             w = _writer(f)
             w.writerow(KONTROLLISTE_HEADER)
             for x in [*aapne, *rettet]:
@@ -216,7 +223,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
         tiltak_csv = None
         if data.tiltak_snapshot is not None:
             tiltak_csv = f"tiltak_{kommune}_{ifjor}_{snapshot.isoformat()}.csv"
-            with open_private(sub / tiltak_csv, "utf-8-sig") as f:
+            with files.text(sub / tiltak_csv, "utf-8-sig") as f:
                 w = _writer(f)
                 w.writerow(
                     ["Kommune", "År", "Tiltak", "Tiltakskode", "Personer", "Timer", "Uttrekk"]
@@ -245,7 +252,7 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
         res_csv = None
         if data.resultater_snapshot is not None:
             res_csv = f"resultater_{kommune}_{ifjor}_{snapshot.isoformat()}.csv"
-            with open_private(sub / res_csv, "utf-8-sig") as f:
+            with files.text(sub / res_csv, "utf-8-sig") as f:
                 w = _writer(f)
                 w.writerow(
                     [
@@ -362,13 +369,13 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
     for path, side in sider:
         graf = side.pop("graf")
         html = pakke_mal.render(**side, graf="" if graf is None else svg[graf])
-        with open_private(path, "utf-8") as f:
+        with files.text(path, "utf-8") as f:
             f.write(html)
 
     html = env.get_template("indeks.html.j2").render(
         uttrekk=uttrekk, aar=aar, frist=frist, forrige=forrige, kommuner=indeks, pst=pst
     )
-    with open_private(folder / "index.html", "utf-8") as f:
+    with files.text(folder / "index.html", "utf-8") as f:
         f.write(html)
 
 
