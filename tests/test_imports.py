@@ -124,3 +124,24 @@ def test_between_runs_the_worker_collects_then_freezes_what_survives() -> None:
         assert not any(o is kept for o in gc.get_objects())  # frozen: not walked
     finally:
         gc.unfreeze()
+
+
+def test_the_task_processes_collect_their_youngest_objects_less_often() -> None:
+    """The embedded worker and the deployment's executor (before it forks) raise the
+    collector's first threshold; the executor's workers inherit it."""
+    import gc
+    import inspect
+
+    from nir import imports
+    from nir.orchestration import embedded, executor
+
+    before = gc.get_threshold()
+    try:
+        imports.tune_gc()
+        assert gc.get_threshold() == imports.GC_THRESHOLDS
+        assert imports.GC_THRESHOLDS[0] > before[0]
+    finally:
+        gc.set_threshold(*before)
+    assert "imports.tune_gc()" in inspect.getsource(embedded._worker)
+    start = inspect.getsource(executor.PreloadingLocalExecutor.start)
+    assert start.index("tune_gc()") < start.index("super().start()")

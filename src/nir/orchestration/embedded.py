@@ -411,6 +411,7 @@ def _worker(spec: list[dict[str, Any]]) -> int:
 
     from nir import imports
 
+    imports.tune_gc()
     dags: dict[str, Any] = {}
     for index, item in enumerate(spec):
         _emit({"event": "run-start", "index": index})

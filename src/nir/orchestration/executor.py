@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from airflow.executors.local_executor import LocalExecutor
 
-from nir.imports import preload
+from nir.imports import preload, tune_gc
 
 
 class PreloadingLocalExecutor(LocalExecutor):
     """:class:`~airflow.executors.local_executor.LocalExecutor` whose workers are forked
-    with dbt and GX already imported."""
+    with dbt and GX already imported and the collector's thresholds raised
+    (:func:`nir.imports.tune_gc`)."""
 
     def start(self) -> None:
         preload()
+        tune_gc()
         super().start()
