@@ -374,7 +374,7 @@ def _seed_marker(settings: Settings) -> Path:
 def _relations(settings: Settings, con: Any = None) -> dict[str, str]:
     """The warehouse's relations: ``schema.name`` -> ``BASE TABLE`` or ``VIEW`` (none when
     the file cannot be opened); read through ``con`` when the caller has the file open (an
-    open costs ~20 ms at demo scale, a tenth of that of a monthly run's)."""
+    open costs ~20 ms at any scale)."""
     import duckdb
 
     query = "select table_schema || '.' || table_name, table_type from information_schema.tables"
