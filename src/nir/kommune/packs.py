@@ -21,10 +21,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nir.config import Settings
 from nir.kommune import kontroller as kt
+
+if TYPE_CHECKING:
+    from nir.kommune.output import PrivateFiles
 
 # ASCII spellings in the warehouse's detail texts, shown with proper letters
 _STAVING = (
@@ -142,7 +145,9 @@ def write_packs(settings: Settings, snapshot: date, data: Any, folder: Path) -> 
         _write_packs(settings, snapshot, data, folder, files)
 
 
-def _write_packs(settings: Settings, snapshot: date, data: Any, folder: Path, files: Any) -> None:
+def _write_packs(
+    settings: Settings, snapshot: date, data: Any, folder: Path, files: PrivateFiles
+) -> None:
     from nir.contracts import kommuner as kl
     from nir.kommune.charts import Request, draw_all
     from nir.kommune.output import (
