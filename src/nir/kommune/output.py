@@ -71,12 +71,11 @@ class PrivateFiles:
     def __enter__(self) -> PrivateFiles:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        try:
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._pool.shutdown(wait=True)  # every file tried
+        if kind is None:  # a failure of the block itself is not masked by a write's
             for done in self._pending:
-                done.result()  # the first failure raises here, after the rest were tried
-        finally:
-            self._pool.shutdown(wait=True)
+                done.result()  # the first failed write raises
 
 
 def _write_private(path: Path, text: str, encoding: str) -> None:

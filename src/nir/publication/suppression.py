@@ -582,6 +582,8 @@ class _Component:
             a, b = _coefficients(rq, vq)
             if a != 1:
                 v = {k: a * x for k, x in v.items()}
+            # the shape of _RowSet._axpy, kept apart on purpose: a shared helper taking a
+            # callback for the new column cost the largest national component 1.94 -> 2.30 s
             get = v.get
             for k, rk in r.items():
                 old = get(k)
