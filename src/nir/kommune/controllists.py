@@ -156,7 +156,9 @@ def _read_figures(settings: Settings, snapshot: date, aar: int, data: Lagerdata)
         con.close()
 
 
-def _write_database(settings: Settings, snapshot: date) -> Path:
+def _write_database(settings: Settings, snapshot: date, data: Lagerdata) -> Path:
+    """Add ``snapshot``'s list and completeness figures to the restricted database, then read
+    what the packs compare with from it (:func:`_read_history`): one open of the file."""
     path = settings.kontroll_dir / "kontroll.duckdb"
     # attached as "k": the file's own catalog name ("kontroll") would clash with the schema
     con = duckdb.connect()
@@ -205,6 +207,7 @@ def _write_database(settings: Settings, snapshot: date) -> Path:
             )
         con.execute("commit")
         con.execute("detach wh")
+        _read_history(con, settings, snapshot, data)
         con.execute("use memory")
         con.execute("detach k")
     finally:
@@ -224,43 +227,40 @@ def trend_start(settings: Settings, snapshot: date) -> date:
     return vindu(settings, aar)[0] if aar is not None else snapshot - timedelta(days=365)
 
 
-def _read_history(settings: Settings, snapshot: date, data: Lagerdata) -> None:
-    """The previous list and the kommuner's completeness series from the restricted database."""
-    path = settings.kontroll_dir / "kontroll.duckdb"
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+def _read_history(
+    con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: date, data: Lagerdata
+) -> None:
+    """The previous list and the kommuner's completeness series from the restricted database
+    (in use on ``con``)."""
+    forrige = con.execute(
+        "select max(snapshot_date) from kontroll.kontrolliste where snapshot_date < ?",
+        [snapshot],
+    ).fetchone()[0]
+    if forrige is None:  # an empty list is also a list: look at the series too
         forrige = con.execute(
-            "select max(snapshot_date) from kontroll.kontroll.kontrolliste where snapshot_date < ?",
+            "select max(snapshot_date) from kontroll.registreringskvalitet where snapshot_date < ?",
             [snapshot],
         ).fetchone()[0]
-        if forrige is None:  # an empty list is also a list: look at the series too
-            forrige = con.execute(
-                "select max(snapshot_date) from kontroll.kontroll.registreringskvalitet "
-                "where snapshot_date < ?",
-                [snapshot],
-            ).fetchone()[0]
-        data.forrige = forrige
-        if forrige is not None:
-            data.forrige_rows = [
-                dict(zip(COLUMNS, r, strict=True))
-                for r in con.execute(
-                    f"""select {", ".join(COLUMNS)} from kontroll.kontroll.kontrolliste
-                        where snapshot_date = ?
-                        order by programkommune, kontroll, nir_lopenr, deltakelse_id""",
-                    [forrige],
-                ).fetchall()
-            ]
-        for snap, region, kontroll, andel in con.execute(
-            """select snapshot_date, region, kontroll, cast(andel_uten_funn as double)
-               from kontroll.kontroll.registreringskvalitet
-               where nivaa = 'kommune' and snapshot_date between ? and ?
-                 and andel_uten_funn is not null and kontrollert > 0
-               order by region, kontroll, snapshot_date""",
-            [trend_start(settings, snapshot), snapshot],
-        ).fetchall():
-            data.kvalitet.setdefault(region, {}).setdefault(kontroll, []).append((snap, andel))
-    finally:
-        con.close()
+    data.forrige = forrige
+    if forrige is not None:
+        data.forrige_rows = [
+            dict(zip(COLUMNS, r, strict=True))
+            for r in con.execute(
+                f"""select {", ".join(COLUMNS)} from kontroll.kontrolliste
+                    where snapshot_date = ?
+                    order by programkommune, kontroll, nir_lopenr, deltakelse_id""",
+                [forrige],
+            ).fetchall()
+        ]
+    for snap, region, kontroll, andel in con.execute(
+        """select snapshot_date, region, kontroll, cast(andel_uten_funn as double)
+           from kontroll.registreringskvalitet
+           where nivaa = 'kommune' and snapshot_date between ? and ?
+             and andel_uten_funn is not null and kontrollert > 0
+           order by region, kontroll, snapshot_date""",
+        [trend_start(settings, snapshot), snapshot],
+    ).fetchall():
+        data.kvalitet.setdefault(region, {}).setdefault(kontroll, []).append((snap, andel))
 
 
 def write_control_lists(settings: Settings, snapshot: date) -> Path:
@@ -274,8 +274,7 @@ def write_control_lists(settings: Settings, snapshot: date) -> Path:
             data = Lagerdata(rows, kommuner)
             _read_figures(settings, snapshot, packs.fjoraar(snapshot), data)
         private_dir(settings.kontroll_dir)
-        _write_database(settings, snapshot)
-        _read_history(settings, snapshot, data)
+        _write_database(settings, snapshot, data)
 
     lister = settings.kontroll_dir / "lister"
     private_dir(lister)

@@ -86,12 +86,13 @@ def _write_private(path: Path, text: str, encoding: str) -> None:
 @functools.cache
 def environment() -> Any:
     """The Jinja environment of the kommune-facing pages (every value escaped); one per
-    process, so its templates are compiled once, not on every run (Jinja reloads a template
-    whose file changed)."""
+    process, so its templates are compiled once, not on every run (nor checked for changes:
+    they are the package's files)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     return Environment(
         loader=PackageLoader("nir.kommune", "templates"),
         autoescape=True,  # every value is escaped, whatever the template's extension
         undefined=StrictUndefined,
+        auto_reload=False,
     )
