@@ -69,18 +69,28 @@ def _judged(celler: pd.DataFrame) -> pd.DataFrame:
         for c in ("telling", "andel", "skjules_med", "grunnlag_skjult", "rad_har_skjult_telling")
     }
     shown, blank = verdi.notna(), verdi.isna()
+    # the texts as categoricals of one dtype (the values seen in either column, so a wrong
+    # one stays what it is): GX finds the nulls of every column it reads, per metric, and of
+    # an object column that is a Python call per value; the pair compares equal categories
+    n = len(celler)
+    codes, seen = pd.factorize(
+        np.concatenate([celler[c].to_numpy(dtype=object) for c in ("status", "rad_status")])
+    )
+    texts = pd.CategoricalDtype(seen)
+    status = pd.Series(pd.Categorical.from_codes(codes[:n], dtype=texts), index=celler.index)
+    rad_status = pd.Series(pd.Categorical.from_codes(codes[n:], dtype=texts), index=celler.index)
     return pd.DataFrame(
         {
             "telling": verdi.where(flag["telling"]),
             "prikket_der_skjult": celler["prikket"]
-            .astype(object)
+            .astype("boolean")
             .where(flag["rad_har_skjult_telling"]),
             "skjules_med_skjult": verdi.where(flag["skjules_med"] & flag["grunnlag_skjult"]),
             "andel": verdi.where(flag["andel"]),
             "andel_grunnlag_skjult": verdi.where(flag["andel"] & flag["grunnlag_skjult"]),
-            "status_tom": celler["status"].astype(object).where(blank),
-            "status_vist": celler["status"].astype(object).where(shown),
-            "rad_status_vist": celler["rad_status"].astype(object).where(shown),
+            "status_tom": status.where(blank),
+            "status_vist": status.where(shown),
+            "rad_status_vist": rad_status.where(shown),
         }
     )
 
