@@ -222,6 +222,71 @@ def test_a_year_that_fails_in_a_child_process_fails_the_call(catalog):
     assert str(parallel.value) == str(serial.value)
 
 
+def test_one_year_audited_in_a_child_that_prepared_while_it_was_decided(
+    catalog, tmp_path, monkeypatch
+):
+    """A monthly publication decides one year: with a process to spare, a child works out
+    the attacker's relations while this process decides, and audits once handed the
+    decision. The same verdict as in one process, the handoff's private folder gone."""
+    import tempfile
+
+    import nir.publication.years as years_module
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    handed = []
+    hand_over = years_module._hand_over
+    monkeypatch.setattr(
+        years_module,
+        "_hand_over",
+        lambda path, hidden: (handed.append(path), hand_over(path, hidden)),
+    )
+    frames = _frames()
+    path = tmp_path / "disclosure.json"
+    first = YearCache(path)
+    _by_year(frames, catalog, first)
+    first.save()
+    other = _frames(seed=8)
+    changed = {
+        n: pd.concat([f[f.aar < 2023], other[n][other[n].aar == 2023]], ignore_index=True)
+        for n, f in frames.items()
+    }
+    again = YearCache(path)
+    result = protect_and_audit(
+        changed,
+        catalog,
+        threshold=THRESHOLD,
+        min_share_denominator=MIN_DENOMINATOR,
+        years=again,
+        processes=2,
+    )
+    assert (again.hits, again.misses) == ([2021, 2022], [2023])
+    assert len(handed) == 1 and handed[0].parent.name.startswith("nir-audit-")
+    _assert_same(result, _whole(changed, catalog))
+    assert not list(tmp_path.glob("nir-audit-*"))
+
+
+def test_one_year_that_fails_stops_the_child_waiting_for_its_decision(
+    catalog, tmp_path, monkeypatch
+):
+    """The one year to decide breaks a declared relation: the caller raises what it raises
+    in one process, the child preparing the audit stops waiting (the fork server serves the
+    next publication), and the handoff's folder is removed."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    frames = {n: f[f.aar == 2022].reset_index(drop=True) for n, f in _frames().items()}
+    d = frames["deltakelse_aar"]
+    broken = {**frames, "deltakelse_aar": d.assign(deltakere=d["deltakere"] - 100)}
+    kwargs = {"threshold": THRESHOLD, "min_share_denominator": MIN_DENOMINATOR}
+    with pytest.raises(ValueError) as serial:
+        protect_and_audit(broken, catalog, **kwargs)
+    with pytest.raises(ValueError) as parallel:
+        protect_and_audit(broken, catalog, processes=2, **kwargs)
+    assert str(parallel.value) == str(serial.value)
+    assert not list(tmp_path.glob("nir-audit-*"))
+    _assert_same(protect_and_audit(frames, catalog, processes=2, **kwargs), _whole(frames, catalog))
+
+
 def test_a_different_threshold_or_an_unreadable_file_decides_every_year(catalog, tmp_path):
     frames = _frames()
     path = tmp_path / "disclosure.json"

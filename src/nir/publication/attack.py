@@ -90,8 +90,11 @@ class Attack:
 
 
 class _Builder:
-    def __init__(self, published, true, catalog) -> None:
-        self.published = published
+    """The attacker's cells and relations. What it knows is the tables' structure and the
+    relations among their cells, which the unsuppressed tables give whatever is hidden
+    (:func:`prepare_audit`); the published values come last (:meth:`add_published`)."""
+
+    def __init__(self, true, catalog) -> None:
         self.true = true
         self.catalog = catalog
         self.cells: dict[tuple, float | None] = {}
@@ -122,18 +125,30 @@ class _Builder:
             out.setdefault(tuple(r[k] for k in keys), []).append(r)
         return out
 
+    @staticmethod
+    def _cell_columns(t: PublishedTable) -> list[str]:
+        return [*t.maal, *(t.revisjon.values() if t.revisjon else ())]
+
     def add_cells(self) -> None:
+        """Every published cell with its true value; hidden (None) until
+        :meth:`add_published` gives the published values."""
         for t in self.catalog.values():
-            cols = [*t.maal]
-            if t.revisjon:
-                cols += list(t.revisjon.values())
-            pub = {c: self.published[t.name][c].tolist() for c in cols}
-            tru = self.records(t.name)
-            for i, q in enumerate(tru):
+            cols = self._cell_columns(t)
+            for q in self.records(t.name):
+                k = _key(q)
+                for c in cols:
+                    self.cells[(t.name, k, c)] = None
+                    self.truth[(t.name, k, c)] = _val(q[c]) or 0.0
+
+    def add_published(self, published: dict[str, pd.DataFrame]) -> None:
+        """The published values of the cells (null where hidden), row for row."""
+        for t in self.catalog.values():
+            cols = self._cell_columns(t)
+            pub = {c: published[t.name][c].tolist() for c in cols}
+            for i, q in enumerate(self.records(t.name)):
                 k = _key(q)
                 for c in cols:
                     self.cells[(t.name, k, c)] = _val(pub[c][i])
-                    self.truth[(t.name, k, c)] = _val(q[c]) or 0.0
 
     def relation(self, name: str, total: tuple, parts: list[tuple], rest: bool = False) -> None:
         terms = [(total, 1.0)] + [(p, -1.0) for p in parts]
@@ -274,14 +289,11 @@ class _Builder:
             )
 
 
-def audit_publication(
-    published: dict[str, pd.DataFrame],
-    true: dict[str, pd.DataFrame],
-    catalog: dict[str, PublishedTable],
-    threshold: int,
-) -> Attack:
-    """Audit ``published`` (hidden cells null) against the unsuppressed ``true`` tables."""
-    b = _Builder(published, true, catalog)
+def prepare_audit(true: dict[str, pd.DataFrame], catalog: dict[str, PublishedTable]) -> _Builder:
+    """The attacker's relations among the cells of the unsuppressed ``true`` tables: what does
+    not depend on which cells are hidden (about half of an audit's time), so it can be
+    worked out while disclosure control decides (:mod:`nir.publication.years`)."""
+    b = _Builder(true, catalog)
     b.add_cells()
     for t in catalog.values():
         if t.revisjon:
@@ -291,6 +303,14 @@ def audit_publication(
         b.regions(t, {m: s.regioner for m, s in t.maal.items()})
         b.outcomes(t)
     b.shared_populations()
+    return b
+
+
+def finish_audit(b: _Builder, published: dict[str, pd.DataFrame], threshold: int) -> Attack:
+    """Audit ``published`` (hidden cells null, the rows of ``true`` in order) with the
+    relations :func:`prepare_audit` found. Call once per prepared builder."""
+    catalog = b.catalog
+    b.add_published(published)
     primary = set()
     for (table, key, col), v in b.cells.items():
         if v is not None or table == REST:
@@ -313,3 +333,13 @@ def audit_publication(
     result.recoverable = [f for f in result.recoverable if f.cell[0] != REST]
     hidden = sum(1 for (table, _, _), v in b.cells.items() if v is None and table != REST)
     return Attack(result, hidden)
+
+
+def audit_publication(
+    published: dict[str, pd.DataFrame],
+    true: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+) -> Attack:
+    """Audit ``published`` (hidden cells null) against the unsuppressed ``true`` tables."""
+    return finish_audit(prepare_audit(true, catalog), published, threshold)

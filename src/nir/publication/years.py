@@ -40,7 +40,11 @@ import functools
 import hashlib
 import logging
 import os
+import pickle
+import shutil
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +55,7 @@ import pandas as pd
 
 from nir.catalog import PublishedTable
 from nir.files import read_kept, write_kept
-from nir.forkserver import ForkServer
+from nir.forkserver import Batch, ForkServer
 from nir.publication import attack, audit, disclosure, suppression
 from nir.publication.attack import Attack
 from nir.publication.audit import AuditResult, Finding
@@ -317,6 +321,54 @@ def _audit_in_child(
     return [_audit(sub, catalog, threshold, hidden) for sub, hidden in work]
 
 
+def _audit_when_decided(
+    sub: dict[str, pd.DataFrame],
+    catalog: dict[str, PublishedTable],
+    threshold: int,
+    handoff: str,
+    caller: int,
+) -> list[Attack]:
+    """:func:`_audit` of one year, in a child started before the caller decides the year: the
+    attacker's relations are worked out meanwhile (they need only the true tables), then the
+    cells hidden are read from ``handoff`` when the caller has written them there
+    (:func:`_hand_over`). A caller whose decision failed removes the handoff's folder."""
+    prepared = attack.prepare_audit(sub, catalog)
+    hidden = _handed_over(Path(handoff), caller)
+    protected = disclosure.apply(sub, catalog, hidden)
+    return [attack.finish_audit(prepared, protected.frames, threshold)]
+
+
+_HANDOFF_POLL = 0.002  # seconds between a waiting child's looks at its handoff file
+
+
+def _hand_over(handoff: Path, hidden: Hidden) -> None:
+    """Give a waiting :func:`_audit_when_decided` the cells hidden (whole or not at all)."""
+    partial = handoff.with_name(handoff.name + ".tmp")
+    partial.write_bytes(pickle.dumps(hidden, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(partial, handoff)
+
+
+def _handed_over(handoff: Path, caller: int) -> Hidden:
+    """What the caller handed over; raises if the caller gave up (removed the folder) or
+    ended without doing so."""
+    while True:
+        try:
+            data = handoff.read_bytes()
+            break
+        except FileNotFoundError:
+            if not handoff.parent.is_dir():
+                raise RuntimeError("the decision was abandoned: nothing to audit") from None
+        try:
+            os.kill(caller, 0)
+        except ProcessLookupError:
+            raise RuntimeError(
+                f"the publishing process {caller} ended before handing over its decision"
+            ) from None
+        time.sleep(_HANDOFF_POLL)
+    handoff.unlink(missing_ok=True)
+    return pickle.loads(data)
+
+
 def cores() -> int:
     """The cores this process may run on (its affinity, which a container or taskset may
     narrow; ``os.cpu_count`` counts the machine's)."""
@@ -360,18 +412,34 @@ def _hide_years(
     min_share_denominator: int,
     components: ComponentCache | None,
     processes: int,
-) -> tuple[dict[int, Hidden], dict[int, Attack]]:
+) -> tuple[dict[int, Hidden], dict[int, Attack], _Pending | None]:
     """The cells to hide of every year in ``todo``, on up to ``processes`` processes: this
     one takes the first share (the largest year first), a child of the fork server each of
-    the others, and a child audits its years too. Returns the cells to hide of every year
-    and the audit of the years a child decided."""
+    the others, and a child audits its years too. Returns the cells to hide of every year,
+    the audit of the years a child decided and, when a single year is decided here with a
+    process to spare, its audit under way: a child works out the attacker's relations
+    while this process decides and audits as soon as it has the decision."""
     n = min(processes, len(todo))
+    if n <= 1 and processes > 1 and todo:  # one year: its audit is prepared meanwhile
+        ((y, sub),) = todo.items()
+        pending = _Pending([y], tempfile.mkdtemp(prefix="nir-audit-"))
+        handoff = Path(pending.folder) / "hidden.pickle"
+        pending.batch = fork_server().start(
+            [(_audit_when_decided, (sub, catalog, threshold, str(handoff), os.getpid()))]
+        )
+        try:
+            hidden = _hide(sub, catalog, threshold, min_share_denominator, components)
+            _hand_over(handoff, hidden)
+        except BaseException:
+            pending.close()  # the child stops waiting; the server stays in step
+            raise
+        return {y: hidden}, {}, pending
     if n <= 1:
         hidden = {
             y: _hide(sub, catalog, threshold, min_share_denominator, components)
             for y, sub in todo.items()
         }
-        return hidden, {}
+        return hidden, {}, None
     mine, *theirs = _shares(_sizes(todo), n)
     path = components.path if components is not None else None
     batch = fork_server().start(
@@ -395,7 +463,25 @@ def _hide_years(
             components.merge(used, hits, misses)
         for y, o in zip(share, outcomes, strict=True):
             hidden[y], audited[y] = o.hidden, o.attack
-    return hidden, audited
+    return hidden, audited, None
+
+
+@dataclass
+class _Pending:
+    """Years whose audit runs in a child of the fork server (``batch``), with the private
+    folder their decision is handed over in."""
+
+    years: list[int]
+    folder: str
+    batch: Batch | None = None
+
+    def close(self) -> None:
+        """Remove the folder (a child still waiting for the decision stops) and wait for the
+        child: the fork server runs one batch at a time. For a decision that failed."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.batch is not None:
+            batch, self.batch = self.batch, None
+            batch.wait()
 
 
 def _sizes(todo: dict[int, dict[str, pd.DataFrame]]) -> dict[int, int]:
@@ -424,6 +510,7 @@ class Decided:
         threshold: int,
         years: YearCache | None,
         processes: int,
+        pending: _Pending | None = None,
     ) -> None:
         self.protected = protected
         self._kept = kept
@@ -435,8 +522,12 @@ class Decided:
         self._years = years
         self._verdict: Attack | None = None
         self._shares: list[list[int]] = []
-        self._batch = None
-        rest = {y: d for y, d in decided.items() if y not in self._done}
+        self._batch: Batch | None = None
+        self._pending = pending
+        if pending is not None:  # already under way (started before the year was decided)
+            self._shares, self._batch = [pending.years], pending.batch
+        ahead = pending.years if pending is not None else []
+        rest = {y: d for y, d in decided.items() if y not in self._done and y not in ahead}
         if processes > 1 and rest:  # this process's share: audited in children meanwhile
             sizes = _sizes({y: sub for y, (_, sub, _) in rest.items()})
             self._shares = _shares(sizes, min(processes, len(rest)))
@@ -458,7 +549,11 @@ class Decided:
         done = self._done
         if self._batch is not None:
             batch, self._batch = self._batch, None
-            for share, attacks in zip(self._shares, batch.results(), strict=True):
+            try:
+                results = batch.results()
+            finally:
+                self._forget_pending()
+            for share, attacks in zip(self._shares, results, strict=True):
                 done.update(zip(share, attacks, strict=True))
         for y, (_, sub, hidden) in self._decided.items():
             if y not in done:
@@ -490,7 +585,15 @@ class Decided:
         """Wait for the audit's children without reading their verdict (after an error)."""
         if self._batch is not None:
             batch, self._batch = self._batch, None
-            batch.wait()
+            try:
+                batch.wait()
+            finally:
+                self._forget_pending()
+
+    def _forget_pending(self) -> None:
+        if self._pending is not None:
+            shutil.rmtree(self._pending.folder, ignore_errors=True)
+            self._pending = None
 
 
 def decide_years(
@@ -526,7 +629,7 @@ def decide_years(
             kept[y] = outcome
             if years is not None:
                 years.hits.append(y)
-    hidden_of, audited = _hide_years(
+    hidden_of, audited, pending = _hide_years(
         {y: sub for y, (_, sub) in todo.items()},
         catalog,
         threshold,
@@ -534,40 +637,46 @@ def decide_years(
         components,
         processes,
     )
-    if years is not None:
-        years.misses.extend(todo)
-    hidden = {y: kept[y].hidden if y in kept else hidden_of[y] for y in parts}
+    try:
+        if years is not None:
+            years.misses.extend(todo)
+        hidden = {y: kept[y].hidden if y in kept else hidden_of[y] for y in parts}
 
-    masks: dict[str, dict[str, np.ndarray]] = {}
-    prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
-    for y, h in hidden.items():
-        for name, cols in h.masks.items():
-            rows = positions[y][name]
-            for col, m in cols.items():
-                full = masks.setdefault(name, {}).setdefault(
-                    col, np.zeros(len(frames[name]), dtype=bool)
-                )
-                full[rows[m]] = True
-        for name, p in h.prikket.items():
-            prikket[name][positions[y][name][p]] = True
-    for name in catalog:
-        masks.setdefault(name, {})
-    total = Hidden(
-        masks=masks,
-        prikket=prikket,
-        cells=sum(h.cells for h in hidden.values()),
-        primary=sum(h.primary for h in hidden.values()),
-        secondary=sum(h.secondary for h in hidden.values()),
-        hidden_by_rule=sum(h.hidden_by_rule for h in hidden.values()),
-    )
-    return Decided(
-        disclosure.apply(frames, catalog, total),
-        kept,
-        {y: (key, sub, hidden_of[y]) for y, (key, sub) in todo.items()},
-        audited,
-        parts,
-        catalog,
-        threshold,
-        years,
-        processes,
-    )
+        masks: dict[str, dict[str, np.ndarray]] = {}
+        prikket = {name: np.zeros(len(frames[name]), dtype=bool) for name in catalog}
+        for y, h in hidden.items():
+            for name, cols in h.masks.items():
+                rows = positions[y][name]
+                for col, m in cols.items():
+                    full = masks.setdefault(name, {}).setdefault(
+                        col, np.zeros(len(frames[name]), dtype=bool)
+                    )
+                    full[rows[m]] = True
+            for name, p in h.prikket.items():
+                prikket[name][positions[y][name][p]] = True
+        for name in catalog:
+            masks.setdefault(name, {})
+        total = Hidden(
+            masks=masks,
+            prikket=prikket,
+            cells=sum(h.cells for h in hidden.values()),
+            primary=sum(h.primary for h in hidden.values()),
+            secondary=sum(h.secondary for h in hidden.values()),
+            hidden_by_rule=sum(h.hidden_by_rule for h in hidden.values()),
+        )
+        return Decided(
+            disclosure.apply(frames, catalog, total),
+            kept,
+            {y: (key, sub, hidden_of[y]) for y, (key, sub) in todo.items()},
+            audited,
+            parts,
+            catalog,
+            threshold,
+            years,
+            processes,
+            pending,
+        )
+    except BaseException:
+        if pending is not None:
+            pending.close()
+        raise
