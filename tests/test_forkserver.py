@@ -67,3 +67,18 @@ def test_the_server_ends_with_its_caller(server: ForkServer) -> None:
     server.close()
     assert not server.alive()
     assert server._process.returncode == 0
+
+
+def test_a_batch_says_whether_it_has_ended_without_waiting(server: ForkServer, tmp_path) -> None:
+    """Batch.ended: False while a child runs (here: opening a FIFO no one writes yet), True
+    once every call has ended (then the answer is read at once)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    batch = server.start([(os.open, (str(fifo), os.O_RDONLY)), (abs, (-1,))])
+    assert not batch.ended()
+    os.close(os.open(fifo, os.O_WRONLY))  # lets the child's open return
+    while not batch.ended():
+        os.sched_yield()
+    fd, one = batch.results()
+    assert isinstance(fd, int) and one == 1
+    assert batch.ended()

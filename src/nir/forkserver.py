@@ -46,6 +46,10 @@ class Batch:
         self._server = server
         self._done: list[Any] | None = None
 
+    def ended(self) -> bool:
+        """Whether every call has ended (the answer can be read without waiting)."""
+        return self._done is not None or self._server._answered()
+
     def wait(self) -> None:
         """Wait until every call has ended (raises only when the server itself failed)."""
         if self._done is None:
@@ -97,6 +101,10 @@ class ForkServer:
             self._requests.send(list(calls))
             self._pending = True
         return Batch(self)
+
+    def _answered(self) -> bool:
+        with self._lock:
+            return self._answers.poll(0)  # also at the end of the pipe: reading then raises
 
     def _receive(self) -> list[tuple[bool, Any, str]]:
         with self._lock:

@@ -45,9 +45,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -55,7 +56,7 @@ import pandas as pd
 
 from nir.catalog import PublishedTable
 from nir.files import read_kept, write_kept
-from nir.forkserver import Batch, ForkServer
+from nir.forkserver import Batch, Call, ForkServer
 from nir.publication import attack, audit, disclosure, suppression
 from nir.publication.attack import Attack
 from nir.publication.audit import AuditResult, Finding
@@ -292,78 +293,77 @@ def _audit(
     return attack.audit_publication(protected.frames, sub, catalog, threshold)
 
 
-def _decide_in_child(
+def _decide_then_audit(
     subs: list[dict[str, pd.DataFrame]],
     catalog: dict[str, PublishedTable],
     threshold: int,
     min_share_denominator: int,
     components: Path | None,
-) -> tuple[list[_Outcome], dict[str, str], int, int]:
-    """:func:`_hide` and :func:`_audit` of each year in ``subs``, in a child process;
-    ``components``: the file of the caller's component cache (read here, as the caller read
-    it). Returns what the cache read and solved too, for the caller to merge."""
-    cache = suppression.ComponentCache(components) if components is not None else None
-    outcomes = []
-    for sub in subs:
-        hidden = _hide(sub, catalog, threshold, min_share_denominator, cache)
-        outcomes.append(_Outcome(hidden, _audit(sub, catalog, threshold, hidden)))
-    if cache is None:
-        return outcomes, {}, 0, 0
-    return outcomes, cache.used(), cache.hits, cache.misses
-
-
-def _audit_in_child(
-    work: list[tuple[dict[str, pd.DataFrame], Hidden]],
-    catalog: dict[str, PublishedTable],
-    threshold: int,
+    handoff: str,
 ) -> list[Attack]:
-    """:func:`_audit` of each (year's tables, their hidden cells) in ``work``, in a child."""
-    return [_audit(sub, catalog, threshold, hidden) for sub, hidden in work]
+    """In a child: :func:`_hide` each year in ``subs``, hand the cells hidden to the caller
+    (with what the component cache read and solved, for the caller to merge; ``components``
+    is the file of the caller's cache, read here as the caller read it), then :func:`_audit`
+    the years while the caller goes on."""
+    cache = suppression.ComponentCache(components) if components is not None else None
+    hidden = [_hide(sub, catalog, threshold, min_share_denominator, cache) for sub in subs]
+    used, hits, misses = (cache.used(), cache.hits, cache.misses) if cache else ({}, 0, 0)
+    _hand_over(Path(handoff), (hidden, used, hits, misses))
+    return [_audit(sub, catalog, threshold, h) for sub, h in zip(subs, hidden, strict=True)]
 
 
 def _audit_when_decided(
-    sub: dict[str, pd.DataFrame],
+    subs: list[dict[str, pd.DataFrame]],
     catalog: dict[str, PublishedTable],
     threshold: int,
     handoff: str,
     caller: int,
 ) -> list[Attack]:
-    """:func:`_audit` of one year, in a child started before the caller decides the year: the
-    attacker's relations are worked out meanwhile (they need only the true tables), then the
-    cells hidden are read from ``handoff`` when the caller has written them there
-    (:func:`_hand_over`). A caller whose decision failed removes the handoff's folder."""
-    prepared = attack.prepare_audit(sub, catalog)
-    hidden = _handed_over(Path(handoff), caller)
-    protected = disclosure.apply(sub, catalog, hidden)
-    return [attack.finish_audit(prepared, protected.frames, threshold)]
+    """In a child started before the caller decides the years in ``subs``: :func:`_audit`
+    them, working out the attacker's relations meanwhile (they need only the true tables,
+    about half of an audit) and reading the cells hidden from ``handoff`` once the caller
+    has written them (:func:`_hand_over`). A caller that gives up removes the folder."""
+    prepared = [attack.prepare_audit(sub, catalog) for sub in subs]
+    hidden = _handed_over(Path(handoff), lambda: _alive(caller))
+    return [
+        attack.finish_audit(b, disclosure.apply(sub, catalog, h).frames, threshold)
+        for b, sub, h in zip(prepared, subs, hidden, strict=True)
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 _HANDOFF_POLL = 0.002  # seconds between a waiting child's looks at its handoff file
 
 
-def _hand_over(handoff: Path, hidden: Hidden) -> None:
-    """Give a waiting :func:`_audit_when_decided` the cells hidden (whole or not at all)."""
+def _hand_over(handoff: Path, what: object) -> None:
+    """Write ``what`` for the process waiting in :func:`_handed_over` (whole or not at all)."""
     partial = handoff.with_name(handoff.name + ".tmp")
-    partial.write_bytes(pickle.dumps(hidden, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.write_bytes(pickle.dumps(what, protocol=pickle.HIGHEST_PROTOCOL))
     os.replace(partial, handoff)
 
 
-def _handed_over(handoff: Path, caller: int) -> Hidden:
-    """What the caller handed over; raises if the caller gave up (removed the folder) or
-    ended without doing so."""
+def _handed_over(handoff: Path, writer_alive: Callable[[], bool]) -> Any:
+    """What was handed over in ``handoff``, waited for. Raises ``RuntimeError`` when the
+    folder is removed (the other side gave up) or ``writer_alive()`` says it never will."""
     while True:
+        alive = writer_alive()  # asked before looking: a writer that has ended wrote or never will
         try:
             data = handoff.read_bytes()
             break
         except FileNotFoundError:
             if not handoff.parent.is_dir():
                 raise RuntimeError("the decision was abandoned: nothing to audit") from None
-        try:
-            os.kill(caller, 0)
-        except ProcessLookupError:
-            raise RuntimeError(
-                f"the publishing process {caller} ended before handing over its decision"
-            ) from None
+            if not alive:
+                raise RuntimeError(
+                    f"{handoff.name} was never handed over: its writer ended"
+                ) from None
         time.sleep(_HANDOFF_POLL)
     handoff.unlink(missing_ok=True)
     return pickle.loads(data)
@@ -412,72 +412,93 @@ def _hide_years(
     min_share_denominator: int,
     components: ComponentCache | None,
     processes: int,
-) -> tuple[dict[int, Hidden], dict[int, Attack], _Pending | None]:
-    """The cells to hide of every year in ``todo``, on up to ``processes`` processes: this
-    one takes the first share (the largest year first), a child of the fork server each of
-    the others, and a child audits its years too. Returns the cells to hide of every year,
-    the audit of the years a child decided and, when a single year is decided here with a
-    process to spare, its audit under way: a child works out the attacker's relations
-    while this process decides and audits as soon as it has the decision."""
-    n = min(processes, len(todo))
-    if n <= 1 and processes > 1 and todo:  # one year: its audit is prepared meanwhile
-        ((y, sub),) = todo.items()
-        pending = _Pending([y], tempfile.mkdtemp(prefix="nir-audit-"))
-        handoff = Path(pending.folder) / "hidden.pickle"
-        pending.batch = fork_server().start(
-            [(_audit_when_decided, (sub, catalog, threshold, str(handoff), os.getpid()))]
-        )
-        try:
-            hidden = _hide(sub, catalog, threshold, min_share_denominator, components)
-            _hand_over(handoff, hidden)
-        except BaseException:
-            pending.close()  # the child stops waiting; the server stays in step
-            raise
-        return {y: hidden}, {}, pending
-    if n <= 1:
+) -> tuple[dict[int, Hidden], _Pending | None]:
+    """The cells to hide of every year in ``todo``, and their audit under way.
+
+    In one process: decided here, audited later (:meth:`Decided.audit`). With more, the
+    years are shared out (the largest first; this process takes the first share) and one
+    batch of children of the fork server starts before anything is decided: a child per
+    other share decides its years, hands the cells hidden over, then audits them; one more
+    child works out the attacker's relations for this process's years while they are
+    decided, and audits them once handed the decision. This process waits only for the
+    other shares' decisions; the audits run on while the caller writes the tables."""
+    if processes <= 1 or not todo:
         hidden = {
             y: _hide(sub, catalog, threshold, min_share_denominator, components)
             for y, sub in todo.items()
         }
-        return hidden, {}, None
-    mine, *theirs = _shares(_sizes(todo), n)
+        return hidden, None
+    mine, *theirs = _shares(_sizes(todo), min(processes, len(todo)))
     path = components.path if components is not None else None
-    batch = fork_server().start(
-        [
+    pending = _Pending([*theirs, mine], tempfile.mkdtemp(prefix="nir-audit-"))
+    folder, caller = Path(pending.folder), os.getpid()
+    handoffs = [folder / f"share-{i}.pickle" for i in range(len(theirs))]
+    calls: list[Call] = [
+        (
+            _decide_then_audit,
             (
-                _decide_in_child,
-                ([todo[y] for y in share], catalog, threshold, min_share_denominator, path),
-            )
-            for share in theirs
-        ]
+                [todo[y] for y in share],
+                catalog,
+                threshold,
+                min_share_denominator,
+                path,
+                str(handoff),
+            ),
+        )
+        for share, handoff in zip(theirs, handoffs, strict=True)
+    ]
+    calls.append(
+        (
+            _audit_when_decided,
+            ([todo[y] for y in mine], catalog, threshold, str(folder / "mine"), caller),
+        )
     )
+    pending.batch = batch = fork_server().start(calls)
     hidden: dict[int, Hidden] = {}
-    audited: dict[int, Attack] = {}
     try:
         for y in mine:
             hidden[y] = _hide(todo[y], catalog, threshold, min_share_denominator, components)
-    finally:
-        batch.wait()  # even when this share raised: the server stays in step
-    for share, (outcomes, used, hits, misses) in zip(theirs, batch.results(), strict=True):
-        if components is not None:
-            components.merge(used, hits, misses)
-        for y, o in zip(share, outcomes, strict=True):
-            hidden[y], audited[y] = o.hidden, o.attack
-    return hidden, audited, None
+        _hand_over(folder / "mine", [hidden[y] for y in mine])
+        for share, handoff in zip(theirs, handoffs, strict=True):
+            try:
+                decided, used, hits, misses = _handed_over(handoff, lambda: not batch.ended())
+            except RuntimeError:
+                batch.results()  # a child that failed raises its own error here
+                raise
+            if components is not None:
+                components.merge(used, hits, misses)
+            hidden.update(zip(share, decided, strict=True))
+    except BaseException:
+        pending.close()  # children still waiting stop; the server stays in step
+        raise
+    return hidden, pending
 
 
 @dataclass
 class _Pending:
-    """Years whose audit runs in a child of the fork server (``batch``), with the private
-    folder their decision is handed over in."""
+    """The audits running in children of the fork server (``batch``): the years of each
+    call, in the order of the calls, and the private folder decisions are handed over in."""
 
-    years: list[int]
+    shares: list[list[int]]
     folder: str
     batch: Batch | None = None
 
+    def results(self) -> dict[int, Attack]:
+        """Every year's audit, waited for (a child's error raises here)."""
+        batch, self.batch = self.batch, None
+        try:
+            results = batch.results() if batch is not None else []
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return {
+            y: a
+            for share, attacks in zip(self.shares, results, strict=True)
+            for y, a in zip(share, attacks, strict=True)
+        }
+
     def close(self) -> None:
-        """Remove the folder (a child still waiting for the decision stops) and wait for the
-        child: the fork server runs one batch at a time. For a decision that failed."""
+        """Remove the folder (a child still waiting for a decision stops) and wait for the
+        children without reading them: the fork server runs one batch at a time."""
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.batch is not None:
             batch, self.batch = self.batch, None
@@ -492,69 +513,40 @@ class Decided:
     """Disclosure control of every year, decided; its audit running beside the caller.
 
     :attr:`protected` is the publication as disclosure control leaves it, ready to write;
-    :meth:`audit` is the independent audit's verdict on it. With more than one process a
-    child that decided years has audited them too, and the years this process decided (the
-    largest) are audited in children of the fork server while the caller writes and checks
-    the tables: the audit of the largest year is a publication's longest chain. With one
-    process, :meth:`audit` audits them itself. :meth:`audit` (or :meth:`close`) must be called: the
-    fork server runs one batch at a time."""
+    :meth:`audit` is the independent audit's verdict on it. With more than one process the
+    decided years are being audited in children of the fork server (:func:`_hide_years`)
+    while the caller writes and checks the tables: the audit is a publication's longest
+    chain. With one process, :meth:`audit` audits them itself. :meth:`audit` (or
+    :meth:`close`) must be called: the fork server runs one batch at a time."""
 
     def __init__(
         self,
         protected: Protected,
         kept: dict[int, _Outcome],
         decided: dict[int, tuple[str, dict[str, pd.DataFrame], Hidden]],
-        audited: dict[int, Attack],
         order: list[int],
         catalog: dict[str, PublishedTable],
         threshold: int,
         years: YearCache | None,
-        processes: int,
         pending: _Pending | None = None,
     ) -> None:
         self.protected = protected
         self._kept = kept
         self._decided = decided
-        self._done = dict(audited)
         self._order = order
         self._catalog = catalog
         self._threshold = threshold
         self._years = years
         self._verdict: Attack | None = None
-        self._shares: list[list[int]] = []
-        self._batch: Batch | None = None
         self._pending = pending
-        if pending is not None:  # already under way (started before the year was decided)
-            self._shares, self._batch = [pending.years], pending.batch
-        ahead = pending.years if pending is not None else []
-        rest = {y: d for y, d in decided.items() if y not in self._done and y not in ahead}
-        if processes > 1 and rest:  # this process's share: audited in children meanwhile
-            sizes = _sizes({y: sub for y, (_, sub, _) in rest.items()})
-            self._shares = _shares(sizes, min(processes, len(rest)))
-            self._batch = fork_server().start(
-                [
-                    (
-                        _audit_in_child,
-                        ([(rest[y][1], rest[y][2]) for y in share], catalog, threshold),
-                    )
-                    for share in self._shares
-                ]
-            )
 
     def audit(self) -> Attack:
         """The audit's verdict over every year (kept years read back, decided ones audited);
         the decided years go into the year cache. Raises ``ValueError`` as the audit does."""
         if self._verdict is not None:
             return self._verdict
-        done = self._done
-        if self._batch is not None:
-            batch, self._batch = self._batch, None
-            try:
-                results = batch.results()
-            finally:
-                self._forget_pending()
-            for share, attacks in zip(self._shares, results, strict=True):
-                done.update(zip(share, attacks, strict=True))
+        pending, self._pending = self._pending, None
+        done = pending.results() if pending is not None else {}
         for y, (_, sub, hidden) in self._decided.items():
             if y not in done:
                 done[y] = _audit(sub, self._catalog, self._threshold, hidden)
@@ -583,17 +575,9 @@ class Decided:
 
     def close(self) -> None:
         """Wait for the audit's children without reading their verdict (after an error)."""
-        if self._batch is not None:
-            batch, self._batch = self._batch, None
-            try:
-                batch.wait()
-            finally:
-                self._forget_pending()
-
-    def _forget_pending(self) -> None:
-        if self._pending is not None:
-            shutil.rmtree(self._pending.folder, ignore_errors=True)
-            self._pending = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.close()
 
 
 def decide_years(
@@ -629,7 +613,7 @@ def decide_years(
             kept[y] = outcome
             if years is not None:
                 years.hits.append(y)
-    hidden_of, audited, pending = _hide_years(
+    hidden_of, pending = _hide_years(
         {y: sub for y, (_, sub) in todo.items()},
         catalog,
         threshold,
@@ -668,12 +652,10 @@ def decide_years(
             disclosure.apply(frames, catalog, total),
             kept,
             {y: (key, sub, hidden_of[y]) for y, (key, sub) in todo.items()},
-            audited,
             parts,
             catalog,
             threshold,
             years,
-            processes,
             pending,
         )
     except BaseException:
