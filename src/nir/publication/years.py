@@ -29,9 +29,11 @@ two years; a first publication, a demo month with old years corrected or a new t
 decides them all.
 
 The audit of the decided years runs in children of the fork server while the caller writes
-the protected tables and checks them (:class:`Decided`): the audit of the largest year is the
-longest chain of a publication, and the writing needs only the decision. Its verdict is
-awaited before anything is published (the publication suite's last check).
+the protected tables and checks them (:class:`Decided`): the audit is the longest chain of a
+publication, and the writing needs only the decision. Half of an audit is the attacker's
+relations among the cells, which need only the true tables: a child works them out while the
+years are decided and audits as soon as it is handed the decision (:func:`_hide_years`). Its
+verdict is awaited before anything is published (the publication suite's last check).
 """
 
 from __future__ import annotations
