@@ -99,12 +99,14 @@ def _points(punkter: Sequence[tuple[str, str]]) -> str:
 
 def _uses(punkter: Sequence[tuple[str, str]], href: str) -> Any:
     """A ``<use>`` of the marker ``href`` at every point, one per line: a chart's markers
-    in one call, not one template loop step (four escapes) per point. The coordinates are
-    numbers (:func:`_n`); the reference is escaped like any other value."""
+    in one call, not one template loop step per point. Every value is escaped, as the
+    template would."""
     from markupsafe import Markup, escape
 
     ref = escape(href)
-    return Markup("".join(f'<use href="#{ref}" x="{x}" y="{y}"/>\n' for x, y in punkter))
+    return Markup(
+        "".join(f'<use href="#{ref}" x="{escape(x)}" y="{escape(y)}"/>\n' for x, y in punkter)
+    )
 
 
 @cache
